@@ -1,0 +1,89 @@
+import datetime as dt
+
+import factory
+
+from accounts.models import Organization, User
+from proposals.models import Department, GovernmentBody, Operation, Participation, Proposal
+
+
+class UserFactory(factory.django.DjangoModelFactory):
+    class Meta:
+        model = User
+        django_get_or_create = ("email",)
+
+    email = factory.Sequence(lambda n: f"user{n}@example.jp")
+    password = factory.django.Password("correct horse battery staple")
+
+
+class StaffFactory(UserFactory):
+    is_staff = True
+
+
+class OrganizationFactory(factory.django.DjangoModelFactory):
+    class Meta:
+        model = Organization
+
+    name = factory.Sequence(lambda n: f"NPO法人 さが協働{n}")
+    kind = Organization.Kind.CSO
+
+
+class PrefectureFactory(factory.django.DjangoModelFactory):
+    class Meta:
+        model = GovernmentBody
+        django_get_or_create = ("code",)
+
+    code = "410004"
+    name = "佐賀県"
+    kind = GovernmentBody.Kind.PREFECTURE
+
+
+class MunicipalityFactory(factory.django.DjangoModelFactory):
+    class Meta:
+        model = GovernmentBody
+        django_get_or_create = ("code",)
+
+    code = factory.Sequence(lambda n: f"4{n + 12000:05d}")
+    name = factory.Sequence(lambda n: f"市町{n}")
+    kind = GovernmentBody.Kind.MUNICIPALITY
+
+
+class DepartmentFactory(factory.django.DjangoModelFactory):
+    class Meta:
+        model = Department
+
+    body = factory.SubFactory(PrefectureFactory)
+    name = factory.Sequence(lambda n: f"県民協働課{n}")
+
+
+class OperationFactory(factory.django.DjangoModelFactory):
+    class Meta:
+        model = Operation
+
+    fiscal_year = 2026
+    body = factory.SubFactory(PrefectureFactory)
+    department = factory.SubFactory(DepartmentFactory, body=factory.SelfAttribute("..body"))
+    code = factory.Sequence(lambda n: f"OP-{n:05d}")
+    title = factory.Sequence(lambda n: f"子育て支援事業{n}")
+    summary = "地域の子育て世帯を支援する。"
+    budget_yen = 1_200_000
+
+
+class ParticipationFactory(factory.django.DjangoModelFactory):
+    class Meta:
+        model = Participation
+
+    fiscal_year = 2026
+    body = factory.SubFactory(MunicipalityFactory)
+
+
+class ProposalFactory(factory.django.DjangoModelFactory):
+    """A received proposal (step 4). Move it on with proposals.services, not by setting state."""
+
+    class Meta:
+        model = Proposal
+
+    reference = factory.Sequence(lambda n: f"P-{n:06d}")
+    received_on = dt.date(2026, 6, 1)
+    body = factory.SubFactory(PrefectureFactory)
+    organization = factory.SubFactory(OrganizationFactory)
+    title = factory.Sequence(lambda n: f"協働提案{n}")
