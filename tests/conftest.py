@@ -20,16 +20,17 @@ def _require_services() -> bool:
 
 
 def _missing_reason(marker: str) -> str | None:
-    if marker == "postgres":
-        if settings.DATABASES["default"]["ENGINE"] != "django.db.backends.postgresql":
-            return "needs PostgreSQL: set DATABASE_URL=postgres://…"
-    elif marker == "redis":
-        if not settings.REDIS_URL:
-            return "needs Redis: set REDIS_URL=redis://…"
-    elif marker == "browser":
-        if not os.path.exists(CHROMIUM):
-            return "needs Debian's Chromium (apt-get install chromium)"
-    return None
+    missing = {
+        "postgres": settings.DATABASES["default"]["ENGINE"] != "django.db.backends.postgresql",
+        "redis": not settings.REDIS_URL,
+        "browser": not os.path.exists(CHROMIUM),
+    }
+    reasons = {
+        "postgres": "needs PostgreSQL: set DATABASE_URL=postgres://…",
+        "redis": "needs Redis: set REDIS_URL=redis://…",
+        "browser": "needs Debian's Chromium (apt-get install chromium)",
+    }
+    return reasons[marker] if missing[marker] else None
 
 
 def pytest_runtest_setup(item):
