@@ -238,7 +238,11 @@ class Proposal(models.Model):
                 name="proposal_withdrawn_state_matches_decision",
             ),
         ]
-        indexes = [models.Index(fields=["fiscal_year", "body"], name="proposal_year_body_idx")]
+        indexes = [
+            models.Index(fields=["fiscal_year", "body"], name="proposal_year_body_idx"),
+            # The register's default order, so a list page does not sort every proposal.
+            models.Index(fields=["-received_on", "reference"], name="proposal_register_idx"),
+        ]
         verbose_name = _("proposal")
         verbose_name_plural = _("proposals")
 
