@@ -45,6 +45,10 @@ def adoption_statistics(
       not they received a proposal.
     ``proposer_kind`` is an ``Organization.Kind`` value or ``"all"``.
     """
+    if proposer_kind != ALL_KINDS and proposer_kind not in Organization.Kind.values:
+        raise ValueError(f"Unknown proposer kind: {proposer_kind!r}")
+    if level and level not in LEVELS:
+        raise ValueError(f"Unknown level: {level!r}")
     proposals = Proposal.objects.exclude(decision=Proposal.Decision.WITHDRAWN)
     if proposer_kind != ALL_KINDS:
         proposals = proposals.filter(organization__kind=proposer_kind)
