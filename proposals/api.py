@@ -29,7 +29,7 @@ from .models import (
     Proposal,
     body_code_validator,
 )
-from .selectors import ALL_KINDS, adoption_statistics, operation_catalogue
+from .selectors import ALL_KINDS, adoption_statistics, operation_catalogue, proposal_register
 
 # Operation.fiscal_year is a PositiveSmallIntegerField from FY1989 (Heisei 1) on.
 FISCAL_YEAR_MIN = 1989
@@ -313,11 +313,8 @@ class ProposalViewSet(viewsets.ReadOnlyModelViewSet):
     pagination_class = RegisterPagination
 
     def get_queryset(self) -> QuerySet[Proposal]:
-        # A read that belongs in selectors.py (as ``proposal_register``), with the page's.
         # Everything the serializer reads comes in the one query, whatever the page size.
-        return Proposal.objects.select_related(
-            "body", "operation", "organization", "contract", "assessment"
-        )
+        return proposal_register()
 
 
 class AdoptionStatisticsView(APIView):

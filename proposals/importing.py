@@ -830,10 +830,7 @@ def _decision_problem(proposal: Proposal | None, row: _ProposalRow) -> str | Non
 
 
 def _decision_differs(proposal: Proposal, row: _ProposalRow) -> bool:
-    if proposal.decision != row.decision:
-        return True
-    # A withdrawal keeps no date of its own; the date goes to the history note.
-    return row.decision != Decision.WITHDRAWN and proposal.decided_on != row.decided_on
+    return proposal.decision != row.decision or proposal.decided_on != row.decided_on
 
 
 def _read(files: dict[str, bytes], problems: list[Problem]) -> dict[str, _Rows]:
@@ -991,9 +988,8 @@ class _Writer:
 
         if _decision_differs(proposal, row):
             if row.decision == Decision.WITHDRAWN:
-                note = _("Withdrawn on %(date)s.") % {"date": row.decided_on}
                 proposal = proposal_transition(
-                    proposal=proposal, action="withdraw", note=note if row.decided_on else "", **who
+                    proposal=proposal, action="withdraw", withdrawn_on=row.decided_on, **who
                 )
             else:
                 proposal = proposal_transition(

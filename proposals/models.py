@@ -284,7 +284,10 @@ class ProposalEvent(models.Model):
         help_text=_("Empty when the change came from an import or the system."),
     )
     source = models.CharField(_("source"), max_length=50, blank=True)
-    occurred_at = models.DateTimeField(_("when"), auto_now_add=True, db_index=True)
+    occurred_at = models.DateTimeField(_("recorded at"), auto_now_add=True, db_index=True)
+    # The day the step itself happened (received, met, decided, signed, assessed). For records
+    # imported later it differs from occurred_at, which is when the row was written.
+    effective_on = models.DateField(_("date of the step"), null=True, blank=True)
     note = models.TextField(_("note"), blank=True)
     changes = models.JSONField(_("changes"), default=dict, blank=True)
 

@@ -3,6 +3,7 @@
 from dataclasses import asdict, dataclass
 
 from django.db.models import Count, Q, QuerySet
+from django.utils import timezone
 
 from accounts.models import Organization
 
@@ -123,3 +124,44 @@ def operation_catalogue(
         )
     # Matches operation_catalogue_idx, so a page is an index range scan at any size.
     return operations.order_by("-fiscal_year", "body_id", "code")
+
+
+def proposal_register(
+    *,
+    fiscal_year: int | None = None,
+    body: GovernmentBody | None = None,
+    decision: str = "",
+    state: str = "",
+) -> QuerySet[Proposal]:
+    """The public register of proposals, with everything a list or a detail shows in one query."""
+    proposals = Proposal.objects.select_related(
+        "body", "operation", "organization", "contract", "assessment"
+    )
+    if fiscal_year:
+        proposals = proposals.filter(fiscal_year=fiscal_year)
+    if body:
+        proposals = proposals.filter(body=body)
+    if decision:
+        proposals = proposals.filter(decision=decision)
+    if state:
+        proposals = proposals.filter(state=state)
+    # Matches proposal_register_idx.
+    return proposals.order_by("-received_on", "reference")
+
+
+# The steps a public timeline shows; edits and budget bookkeeping stay in the full history.
+TIMELINE_ACTIONS = ("receive", "consult", "respond", "contract", "assess", "withdraw")
+
+
+def proposal_public_timeline(proposal: Proposal) -> list[dict]:
+    """Each step with the day it happened — never who recorded it, nor the history's notes."""
+    events = proposal.events.filter(action__in=TIMELINE_ACTIONS).values(
+        "action", "effective_on", "occurred_at"
+    )
+    return [
+        {
+            "action": event["action"],
+            "date": event["effective_on"] or timezone.localdate(event["occurred_at"]),
+        }
+        for event in events
+    ]

@@ -101,6 +101,7 @@ def _record(
     source: str,
     note: str = "",
     changes: dict[str, Any] | None = None,
+    effective_on: dt.date | None = None,
 ) -> ProposalEvent:
     return ProposalEvent.objects.create(
         proposal=proposal,
@@ -111,6 +112,7 @@ def _record(
         source=source,
         note=note,
         changes=changes or {},
+        effective_on=effective_on,
     )
 
 
@@ -150,7 +152,14 @@ def proposal_create(
     )
     proposal.full_clean(exclude=["fiscal_year"])
     proposal.save()
-    _record(proposal, action="receive", from_state="", actor=actor, source=source)
+    _record(
+        proposal,
+        action="receive",
+        from_state="",
+        actor=actor,
+        source=source,
+        effective_on=received_on,
+    )
     return proposal
 
 
@@ -206,7 +215,7 @@ def proposal_transition(
       ``planned_implementation_year``, optional ``budget_provision``
     - ``contract``: ``kind``, ``signed_on``, ``amount_yen``
     - ``assess``: ``assessed_on``, ``summary``
-    - ``withdraw``: ``note``
+    - ``withdraw``: optional ``withdrawn_on`` (kept as ``decided_on``), ``note``
 
     Raises ``ValidationError`` for a step the table does not allow or bad details, and
     ``PermissionDenied`` for an actor who may not act. Nothing is written in either case.
@@ -234,8 +243,19 @@ def proposal_transition(
         source=source,
         note=note,
         changes=changes,
+        effective_on=details.get(STEP_DATE_DETAIL[action]),
     )
     return proposal
+
+
+# The detail that says when each step happened, for the history row's effective_on.
+STEP_DATE_DETAIL = {
+    "consult": "held_on",
+    "respond": "decided_on",
+    "contract": "signed_on",
+    "assess": "assessed_on",
+    "withdraw": "withdrawn_on",
+}
 
 
 def _apply_details(proposal: Proposal, action: str, details: dict[str, Any]) -> dict[str, Any]:
@@ -306,7 +326,12 @@ def _apply_details(proposal: Proposal, action: str, details: dict[str, Any]) -> 
         return {"assessed_on": assessment.assessed_on.isoformat()}
 
     if action == "withdraw":
-        return _set_fields(proposal, {"decision": Decision.WITHDRAWN})
+        withdrawn_on = details.get("withdrawn_on")
+        if withdrawn_on and withdrawn_on < proposal.received_on:
+            raise ValidationError(
+                {"withdrawn_on": _("A withdrawal cannot be before the proposal was received.")}
+            )
+        return _set_fields(proposal, {"decision": Decision.WITHDRAWN, "decided_on": withdrawn_on})
 
     raise AssertionError(action)  # every name in TRANSITIONS is handled above
 

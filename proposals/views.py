@@ -7,13 +7,10 @@ change are internal and never leave the database here.
 """
 
 import csv
-import datetime as dt
 
 from django.core.paginator import Paginator
-from django.db.models import QuerySet
 from django.http import HttpRequest, HttpResponse, HttpResponseBadRequest
 from django.shortcuts import get_object_or_404, render
-from django.utils import timezone
 from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy
 from django.views.decorators.http import require_safe
@@ -22,8 +19,14 @@ from accounts.models import Organization
 
 from .fiscal import current_fiscal_year
 from .forms import AdoptionCsvForm, AdoptionStatsForm, CatalogueFilterForm, ProposalFilterForm
-from .models import GovernmentBody, Operation, Proposal
-from .selectors import AdoptionRow, adoption_statistics, operation_catalogue
+from .models import GovernmentBody, Operation
+from .selectors import (
+    AdoptionRow,
+    adoption_statistics,
+    operation_catalogue,
+    proposal_public_timeline,
+    proposal_register,
+)
 
 PAGE_SIZE = 50
 
@@ -87,27 +90,11 @@ def operation_detail(request: HttpRequest, pk: int) -> HttpResponse:
     )
 
 
-def _public_proposals(
-    *, fiscal_year: int | None, body: GovernmentBody | None, decision: str, state: str
-) -> QuerySet[Proposal]:
-    # A read that belongs in selectors.py (as ``proposal_register``); private here until it moves.
-    proposals = Proposal.objects.select_related("body", "organization")
-    if fiscal_year:
-        proposals = proposals.filter(fiscal_year=fiscal_year)
-    if body:
-        proposals = proposals.filter(body=body)
-    if decision:
-        proposals = proposals.filter(decision=decision)
-    if state:
-        proposals = proposals.filter(state=state)
-    return proposals.order_by("-received_on", "reference")
-
-
 @require_safe
 def proposal_list(request: HttpRequest) -> HttpResponse:
     form = ProposalFilterForm(request.GET)
     form.is_valid()
-    page = Paginator(_public_proposals(**form.proposal_filters()), PAGE_SIZE).get_page(
+    page = Paginator(proposal_register(**form.proposal_filters()), PAGE_SIZE).get_page(
         form.page_number
     )
     return render(
@@ -122,7 +109,7 @@ def proposal_list(request: HttpRequest) -> HttpResponse:
     )
 
 
-# The public timeline names the steps; edits and other bookkeeping rows are left out.
+# The public timeline names the steps.
 TIMELINE_LABELS = {
     "receive": gettext_lazy("Proposal received"),
     "consult": gettext_lazy("Consultation held"),
@@ -131,49 +118,11 @@ TIMELINE_LABELS = {
     "assess": gettext_lazy("Assessment made"),
     "withdraw": gettext_lazy("Withdrawn"),
 }
-# Where a step records its own date. The event's timestamp is only when it was entered, which
-# for records imported years later is the import day, not the day of the step.
-TIMELINE_DATE_KEYS = {
-    "consult": "held_on",
-    "respond": "decided_on",
-    "contract": "signed_on",
-    "assess": "assessed_on",
-}
-
-
-def _step_date(proposal: Proposal, event: dict) -> dt.date:
-    if event["action"] == "receive":
-        return proposal.received_on
-    value = (event["changes"] or {}).get(TIMELINE_DATE_KEYS.get(event["action"], ""))
-    if isinstance(value, list):  # recorded as [old, new]
-        value = value[-1]
-    if isinstance(value, str):
-        try:
-            return dt.date.fromisoformat(value)
-        except ValueError:
-            pass
-    return timezone.localdate(event["occurred_at"])
-
-
-def _public_timeline(proposal: Proposal) -> list[dict]:
-    """Each step with its date — never who recorded it, nor the history's notes."""
-    events = proposal.events.filter(action__in=TIMELINE_LABELS).values(
-        "action", "occurred_at", "changes"
-    )
-    return [
-        {"label": TIMELINE_LABELS[event["action"]], "date": _step_date(proposal, event)}
-        for event in events
-    ]
 
 
 @require_safe
 def proposal_detail(request: HttpRequest, pk: int) -> HttpResponse:
-    proposal = get_object_or_404(
-        Proposal.objects.select_related(
-            "body", "operation", "organization", "contract", "assessment"
-        ),
-        pk=pk,
-    )
+    proposal = get_object_or_404(proposal_register(), pk=pk)
     return render(
         request,
         "proposals/proposal_detail.html",
@@ -181,7 +130,10 @@ def proposal_detail(request: HttpRequest, pk: int) -> HttpResponse:
             "proposal": proposal,
             # Only the dates: what was said in a consultation is internal.
             "consultation_dates": proposal.consultations.values_list("held_on", flat=True),
-            "timeline": _public_timeline(proposal),
+            "timeline": [
+                {"label": TIMELINE_LABELS[step["action"]], "date": step["date"]}
+                for step in proposal_public_timeline(proposal)
+            ],
         },
     )
 

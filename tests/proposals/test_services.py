@@ -216,3 +216,27 @@ def test_operation_of_another_body_is_refused(officer):
             actor=officer,
         )
     assert not Proposal.objects.exists()
+
+
+def test_history_rows_carry_the_day_each_step_happened(proposal, officer):
+    proposal_transition(
+        proposal=proposal, action="consult", actor=officer, held_on=dt.date(2026, 6, 3)
+    )
+    proposal_transition(
+        proposal=proposal,
+        action="respond",
+        actor=officer,
+        decision="adopted",
+        decided_on=dt.date(2026, 7, 9),
+    )
+    proposal_transition(
+        proposal=proposal, action="withdraw", actor=officer, withdrawn_on=dt.date(2026, 8, 20)
+    )
+    proposal.refresh_from_db()
+    assert proposal.decided_on == dt.date(2026, 8, 20)
+    assert list(proposal.events.values_list("action", "effective_on")) == [
+        ("receive", dt.date(2026, 5, 12)),
+        ("consult", dt.date(2026, 6, 3)),
+        ("respond", dt.date(2026, 7, 9)),
+        ("withdraw", dt.date(2026, 8, 20)),
+    ]
