@@ -12,7 +12,7 @@ from django.core.paginator import Paginator
 from django.http import HttpRequest, HttpResponse, HttpResponseBadRequest
 from django.shortcuts import get_object_or_404, render
 from django.utils.translation import gettext as _
-from django.utils.translation import gettext_lazy
+from django.utils.translation import gettext_lazy, pgettext
 from django.views.decorators.http import require_safe
 
 from accounts.models import Organization
@@ -157,8 +157,8 @@ def adoption_stats(request: HttpRequest) -> HttpResponse:
     municipal = [row for row in rows if row.level == GovernmentBody.Kind.MUNICIPALITY]
     chart = {
         "text": {
-            "proposals": _("Proposals"),
-            "adopted": _("Adopted"),
+            "proposals": pgettext("number of", "Proposals"),
+            "adopted": pgettext("number of", "Adopted"),
             "rate": _("Adoption rate (%)"),
             "count_axis": _("Number of proposals"),
             "rate_axis": _("Adoption rate"),
