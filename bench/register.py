@@ -48,30 +48,6 @@ FISCAL_YEARS = (2022, 2023, 2024, 2025, 2026)
 RATIO_GOAL = 1.5
 T = TypeVar("T")
 
-# Saga Prefecture and its twenty municipalities, by local government code.
-PREFECTURE = ("410004", "佐賀県")
-MUNICIPALITIES = [
-    ("412015", "佐賀市"),
-    ("412023", "唐津市"),
-    ("412031", "鳥栖市"),
-    ("412040", "多久市"),
-    ("412058", "伊万里市"),
-    ("412066", "武雄市"),
-    ("412074", "鹿島市"),
-    ("412082", "小城市"),
-    ("412091", "嬉野市"),
-    ("412104", "神埼市"),
-    ("413275", "吉野ヶ里町"),
-    ("413411", "基山町"),
-    ("413453", "上峰町"),
-    ("413461", "みやき町"),
-    ("413879", "玄海町"),
-    ("414018", "有田町"),
-    ("414239", "大町町"),
-    ("414247", "江北町"),
-    ("414255", "白石町"),
-    ("414417", "太良町"),
-]
 PREFECTURE_DEPARTMENTS = [
     "県民協働課",
     "男女参画・こども局こども家庭課",
@@ -225,6 +201,7 @@ class Databases:
 
 def create_bodies_and_organizations(rng: random.Random) -> None:
     from accounts.models import Organization
+    from proposals.demo import MUNICIPALITIES, PREFECTURE
     from proposals.models import Department, GovernmentBody, Participation
 
     prefecture = GovernmentBody.objects.create(
@@ -541,7 +518,7 @@ def report(timings: list[Timing], stats: dict[int, tuple[int, int]], requests: i
         f"Django {django.get_version()}, Python {platform.python_version()}; "
         f"median of {requests} requests per size, sizes alternating, after warm-up; "
         f"{SMALL[1]:,} and {LARGE[1]:,} proposals; {len(FISCAL_YEARS)} fiscal years, "
-        f"{len(MUNICIPALITIES) + 1} bodies."
+        "Saga Prefecture and its 20 municipalities."
     )
     print()
     print(

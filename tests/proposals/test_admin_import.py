@@ -3,6 +3,7 @@
 import datetime as dt
 
 import pytest
+from django.conf import settings
 from django.contrib.messages import get_messages
 from django.core.files.uploadedfile import SimpleUploadedFile
 from django.test import Client
@@ -28,7 +29,9 @@ IMPORT_URL = "admin:proposals_proposal_import"
 
 def english_client(**kwargs) -> Client:
     # Asserted in English; the Japanese catalogue may translate the strings later.
-    return Client(HTTP_ACCEPT_LANGUAGE="en", **kwargs)
+    client = Client(**kwargs)
+    client.cookies[settings.LANGUAGE_COOKIE_NAME] = "en"
+    return client
 
 
 @pytest.fixture

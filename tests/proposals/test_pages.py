@@ -195,8 +195,12 @@ def test_every_page_renders_in_english_from_the_language_cookie(client, register
     assert "令和8年度" not in html
 
 
-def test_accept_language_english_is_honoured(client, register):
-    response = client.get(reverse("proposals:proposal-list"), HTTP_ACCEPT_LANGUAGE="en")
+def test_japanese_first_even_for_an_english_browser(client, register):
+    # The switcher decides, not the browser's Accept-Language (see JapaneseFirstLocaleMiddleware).
+    response = client.get(reverse("proposals:proposal-list"), HTTP_ACCEPT_LANGUAGE="en-US,en")
+    assert '<html lang="ja">' in response.content.decode()
+    client.cookies[settings.LANGUAGE_COOKIE_NAME] = "en"
+    response = client.get(reverse("proposals:proposal-list"), HTTP_ACCEPT_LANGUAGE="ja")
     assert '<html lang="en">' in response.content.decode()
 
 
