@@ -200,9 +200,12 @@ class Databases:
 
 
 def create_bodies_and_organizations(rng: random.Random) -> None:
-    from accounts.models import Organization
+    from accounts.models import GovernmentBody, Organization
     from proposals.demo import MUNICIPALITIES, PREFECTURE
-    from proposals.models import Department, GovernmentBody, Participation
+    from proposals.models import (
+        Department,
+        Participation,
+    )
 
     prefecture = GovernmentBody.objects.create(
         code=PREFECTURE[0], name=PREFECTURE[1], kind=GovernmentBody.Kind.PREFECTURE
@@ -256,6 +259,8 @@ def clear_register() -> None:
 def create_register(
     rng: random.Random, *, operations: int, proposals: int, fiscal_years: tuple[int, ...]
 ) -> None:
+    from accounts.models import GovernmentBody
+
     """Bulk-create a register; ``save()`` is bypassed, so fiscal years are set here."""
     from accounts.models import Organization
     from proposals.fiscal import fiscal_year_bounds, fiscal_year_of
@@ -263,7 +268,6 @@ def create_register(
         Assessment,
         Contract,
         Department,
-        GovernmentBody,
         Operation,
         Proposal,
     )
@@ -489,7 +493,7 @@ def measure_statistics(databases: Databases, rng: random.Random) -> dict[int, tu
 
 
 def _municipality_ids() -> list[int]:
-    from proposals.models import GovernmentBody
+    from accounts.models import GovernmentBody
 
     return list(
         GovernmentBody.objects.filter(kind=GovernmentBody.Kind.MUNICIPALITY).values_list(

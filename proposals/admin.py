@@ -26,7 +26,6 @@ from .models import (
     Consultation,
     Contract,
     Department,
-    GovernmentBody,
     Operation,
     OrientationSession,
     Participation,
@@ -52,13 +51,6 @@ def _error_text(exc: ValidationError | PermissionDenied) -> str:
     if isinstance(exc, ValidationError):
         return " ".join(exc.messages)
     return str(exc) or _("You may not change this proposal.")
-
-
-@admin.register(GovernmentBody)
-class GovernmentBodyAdmin(admin.ModelAdmin):
-    list_display = ["code", "name", "kind"]
-    list_filter = ["kind"]
-    search_fields = ["code", "name"]
 
 
 @admin.register(Department)

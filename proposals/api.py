@@ -18,16 +18,14 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from accounts.models import Organization
+from accounts.models import GovernmentBody, Organization, body_code_validator
 
 from .models import (
     Assessment,
     Contract,
     Department,
-    GovernmentBody,
     Operation,
     Proposal,
-    body_code_validator,
 )
 from .selectors import ALL_KINDS, adoption_statistics, operation_catalogue, proposal_register
 

@@ -39,13 +39,12 @@ from typing import TextIO
 from django.db import transaction
 from django.utils import timezone
 
-from accounts.models import Organization
+from accounts.models import GovernmentBody, Organization
 
 from . import services
 from .fiscal import JAPAN, current_fiscal_year, fiscal_year_bounds, fiscal_year_of
 from .models import (
     Department,
-    GovernmentBody,
     Operation,
     OrientationSession,
     Participation,

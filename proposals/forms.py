@@ -13,9 +13,13 @@ from django.db.models import Max, Min
 from django.http import QueryDict
 from django.utils.translation import gettext_lazy as _
 
-from accounts.models import Organization
+from accounts.models import GovernmentBody, Organization
 
-from .models import Department, GovernmentBody, Operation, Proposal
+from .models import (
+    Department,
+    Operation,
+    Proposal,
+)
 from .selectors import ALL_KINDS
 from .templatetags.register_tags import fiscal_year_label
 

@@ -31,10 +31,15 @@ from django.utils import translation
 from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy, ngettext
 
-from accounts.models import Organization, User
+from accounts.models import GovernmentBody, Organization, User
 
 from .fiscal import current_fiscal_year, fiscal_year_of
-from .models import Department, GovernmentBody, Operation, Participation, Proposal
+from .models import (
+    Department,
+    Operation,
+    Participation,
+    Proposal,
+)
 from .services import (
     allowed_actions,
     proposal_create,

@@ -6,41 +6,16 @@ a proposal, held in ``Proposal.state`` and changed only by ``proposals.services`
 """
 
 from django.conf import settings
-from django.core.validators import MinValueValidator, RegexValidator
+from django.core.validators import MinValueValidator
 from django.db import models
 from django.urls import reverse
 from django.utils.translation import gettext_lazy as _
 
-from accounts.models import Organization
+from accounts.models import GovernmentBody, Organization
 
 from .fiscal import era_label, fiscal_year_of
 
-body_code_validator = RegexValidator(
-    r"^\d{6}$", _("A local government code has exactly six digits (e.g. 410004).")
-)
 fiscal_year_validators = [MinValueValidator(1989)]
-
-
-class GovernmentBody(models.Model):
-    """The prefecture or one of its municipalities, keyed by its local government code."""
-
-    class Kind(models.TextChoices):
-        PREFECTURE = "prefecture", _("Prefecture")
-        MUNICIPALITY = "municipality", _("Municipality")
-
-    code = models.CharField(
-        _("local government code"), max_length=6, unique=True, validators=[body_code_validator]
-    )
-    name = models.CharField(_("name"), max_length=100)
-    kind = models.CharField(_("kind"), max_length=20, choices=Kind.choices)
-
-    class Meta:
-        ordering = ["code"]
-        verbose_name = _("government body")
-        verbose_name_plural = _("government bodies")
-
-    def __str__(self) -> str:
-        return self.name
 
 
 class Department(models.Model):

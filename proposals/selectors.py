@@ -5,9 +5,13 @@ from dataclasses import asdict, dataclass
 from django.db.models import Count, Q, QuerySet
 from django.utils import timezone
 
-from accounts.models import Organization
+from accounts.models import GovernmentBody, Organization
 
-from .models import GovernmentBody, Operation, Participation, Proposal
+from .models import (
+    Operation,
+    Participation,
+    Proposal,
+)
 
 LEVELS = (GovernmentBody.Kind.PREFECTURE, GovernmentBody.Kind.MUNICIPALITY)
 ALL_KINDS = "all"

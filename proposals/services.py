@@ -15,13 +15,13 @@ from django.db import transaction
 from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy
 
-from accounts.models import Organization, User
+from accounts.models import GovernmentBody, Organization, User
+from accounts.policy import may
 
 from .models import (
     Assessment,
     Consultation,
     Contract,
-    GovernmentBody,
     Operation,
     Proposal,
     ProposalEvent,
@@ -38,6 +38,8 @@ class Transition:
     label: Any
     # Contract and assessment only make sense for what the government took on.
     requires_adoption: bool = False
+    # Who may: an action of accounts.policy, judged on the proposal.
+    permission: str = "proposal.advance"
 
 
 TRANSITIONS: dict[str, Transition] = {
@@ -68,6 +70,7 @@ TRANSITIONS: dict[str, Transition] = {
         sources=frozenset({State.RECEIVED, State.CONSULTATION, State.RESPONDED}),
         target=State.WITHDRAWN,
         label=gettext_lazy("Withdraw"),
+        permission="proposal.withdraw",
     ),
 }
 
@@ -81,14 +84,13 @@ def allowed_actions(proposal: Proposal) -> list[str]:
     ]
 
 
-def _check_actor(actor: User | None, source: str) -> None:
-    # Until organisations and roles exist, only site staff (through the admin) change the
-    # register; imports and demo data run as the system and name their source instead.
+def _check_actor(actor: User | None, source: str, permission: str, obj: Any) -> None:
+    # Imports and demo data run as the system and name their source instead of a user.
     if actor is None:
         if not source:
             raise PermissionDenied(_("A change without a user must name its source."))
         return
-    if not (actor.is_active and actor.is_staff):
+    if not may(actor, permission, obj):
         raise PermissionDenied(_("You may not change this proposal."))
 
 
@@ -137,8 +139,10 @@ def proposal_create(
     actor: User | None,
     source: str = "",
 ) -> Proposal:
-    """Step 4: receive a proposal letter."""
-    _check_actor(actor, source)
+    """Step 4: receive a proposal letter — submitted by a member of the proposing organisation,
+    or recorded by an officer of the body that received it on paper."""
+    if actor is None or not may(actor, "proposal.submit", organization):
+        _check_actor(actor, source, "proposal.record", body)
     if operation is not None and operation.body_id != body.pk:
         raise ValidationError({"operation": _("The operation belongs to another government body.")})
     proposal = Proposal(
@@ -171,7 +175,7 @@ def proposal_update(
     *, proposal: Proposal, actor: User | None, source: str = "", **fields: Any
 ) -> Proposal:
     """Correct a proposal's particulars; records what changed. No-op if nothing changed."""
-    _check_actor(actor, source)
+    _check_actor(actor, source, "proposal.advance", proposal)
     unknown = set(fields) - set(EDITABLE_FIELDS)
     if unknown:
         raise ValueError(f"Not editable here: {sorted(unknown)}")
@@ -220,9 +224,9 @@ def proposal_transition(
     Raises ``ValidationError`` for a step the table does not allow or bad details, and
     ``PermissionDenied`` for an actor who may not act. Nothing is written in either case.
     """
-    _check_actor(actor, source)
     if action not in TRANSITIONS:
         raise ValidationError(_("Unknown action: %(action)s") % {"action": action})
+    _check_actor(actor, source, TRANSITIONS[action].permission, proposal)
     # Lock the row so two officers cannot both move the same proposal from the same state.
     proposal = Proposal.objects.select_for_update().get(pk=proposal.pk)
     if action not in allowed_actions(proposal):
@@ -351,7 +355,7 @@ def proposal_set_budget_provision(
     *, proposal: Proposal, budget_provision: str, actor: User | None, source: str = ""
 ) -> Proposal:
     """Record whether the government budgeted the proposal — separate from the decision."""
-    _check_actor(actor, source)
+    _check_actor(actor, source, "proposal.advance", proposal)
     if budget_provision not in Proposal.BudgetProvision.values:
         raise ValidationError({"budget_provision": _("Choose yes, no or pending.")})
     proposal = Proposal.objects.select_for_update().get(pk=proposal.pk)

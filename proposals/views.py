@@ -15,11 +15,11 @@ from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy, pgettext
 from django.views.decorators.http import require_safe
 
-from accounts.models import Organization
+from accounts.models import GovernmentBody, Organization
 
 from .fiscal import current_fiscal_year
 from .forms import AdoptionCsvForm, AdoptionStatsForm, CatalogueFilterForm, ProposalFilterForm
-from .models import GovernmentBody, Operation
+from .models import Operation
 from .selectors import (
     AdoptionRow,
     adoption_statistics,

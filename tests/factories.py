@@ -2,8 +2,20 @@ import datetime as dt
 
 import factory
 
-from accounts.models import Organization, User
-from proposals.models import Department, GovernmentBody, Operation, Participation, Proposal
+from accounts.models import (
+    FoundationRole,
+    GovernmentBody,
+    GovernmentStaff,
+    Membership,
+    Organization,
+    User,
+)
+from proposals.models import (
+    Department,
+    Operation,
+    Participation,
+    Proposal,
+)
 
 
 class UserFactory(factory.django.DjangoModelFactory):
@@ -15,8 +27,34 @@ class UserFactory(factory.django.DjangoModelFactory):
     password = factory.django.Password("correct horse battery staple")
 
 
+def give_mfa(user: User) -> str:
+    """Activate a TOTP authenticator for the user, as the set-up page would; returns the secret."""
+    from allauth.mfa.totp.internal.auth import TOTP, generate_totp_secret
+
+    secret = generate_totp_secret()
+    TOTP.activate(user, secret)
+    return secret
+
+
+def _staff_mfa(user: User, create: bool, extracted) -> None:
+    # Staff have two-factor authentication unless a test asks for one without (mfa=False).
+    if create and extracted is not False:
+        give_mfa(user)
+
+
 class StaffFactory(UserFactory):
+    class Meta:
+        skip_postgeneration_save = True
+
     is_staff = True
+
+    @factory.post_generation
+    def mfa(obj, create, extracted, **kwargs):
+        _staff_mfa(obj, create, extracted)
+
+
+class SiteAdminFactory(StaffFactory):
+    is_superuser = True
 
 
 class OrganizationFactory(factory.django.DjangoModelFactory):
@@ -88,3 +126,40 @@ class ProposalFactory(factory.django.DjangoModelFactory):
     body = factory.SubFactory(PrefectureFactory)
     organization = factory.SubFactory(OrganizationFactory)
     title = factory.Sequence(lambda n: f"協働提案{n}")
+
+
+class GovernmentStaffFactory(factory.django.DjangoModelFactory):
+    """A government officer; ``GovernmentStaffFactory(body=…).user`` is the person."""
+
+    class Meta:
+        model = GovernmentStaff
+        skip_postgeneration_save = True
+
+    user = factory.SubFactory(UserFactory)
+    body = factory.SubFactory(PrefectureFactory)
+
+    @factory.post_generation
+    def mfa(obj, create, extracted, **kwargs):
+        _staff_mfa(obj.user, create, extracted)
+
+
+class MembershipFactory(factory.django.DjangoModelFactory):
+    class Meta:
+        model = Membership
+
+    user = factory.SubFactory(UserFactory)
+    organization = factory.SubFactory(OrganizationFactory)
+    role = Membership.Role.MEMBER
+
+
+class FoundationRoleFactory(factory.django.DjangoModelFactory):
+    class Meta:
+        model = FoundationRole
+        skip_postgeneration_save = True
+
+    user = factory.SubFactory(UserFactory)
+    role = FoundationRole.Role.PROGRAMME_OFFICER
+
+    @factory.post_generation
+    def mfa(obj, create, extracted, **kwargs):
+        _staff_mfa(obj.user, create, extracted)

@@ -317,8 +317,15 @@ def test_adding_a_proposal_in_the_admin_goes_through_the_service(staff_client):
 
 
 @pytest.mark.parametrize(
-    "model", ["governmentbody", "department", "participation", "operation", "orientationsession"]
+    "model",
+    [
+        "accounts_governmentbody",
+        "proposals_department",
+        "proposals_participation",
+        "proposals_operation",
+        "proposals_orientationsession",
+    ],
 )
 def test_register_admin_pages_render(staff_client, model):
-    assert staff_client.get(reverse(f"admin:proposals_{model}_changelist")).status_code == 200
-    assert staff_client.get(reverse(f"admin:proposals_{model}_add")).status_code == 200
+    assert staff_client.get(reverse(f"admin:{model}_changelist")).status_code == 200
+    assert staff_client.get(reverse(f"admin:{model}_add")).status_code == 200

@@ -6,8 +6,8 @@ import pytest
 from django.core.management import call_command
 from django.urls import reverse
 
-from accounts.models import Organization
-from proposals.models import GovernmentBody, Proposal, body_code_validator
+from accounts.models import GovernmentBody, Organization, body_code_validator
+from proposals.models import Proposal
 from proposals.selectors import adoption_statistics, operation_catalogue
 from proposals.services import proposal_transition
 from tests.factories import (
@@ -18,7 +18,7 @@ from tests.factories import (
     ParticipationFactory,
     PrefectureFactory,
     ProposalFactory,
-    StaffFactory,
+    SiteAdminFactory,
 )
 
 pytestmark = pytest.mark.django_db
@@ -195,7 +195,7 @@ def test_proposal_gives_public_fields_only(client, saga):
         title="環境学習の協働実施",
         summary="小学校での出前講座",
     )
-    officer = StaffFactory(email="officer.secret@pref.saga.example.jp")
+    officer = SiteAdminFactory(email="officer.secret@pref.saga.example.jp")
     proposal_transition(
         proposal=proposal,
         action="consult",

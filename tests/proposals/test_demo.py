@@ -17,7 +17,7 @@ from django.core.management import call_command
 from django.db import transaction
 from django.db.models import Count, F, Min
 
-from accounts.models import Organization
+from accounts.models import GovernmentBody, Organization
 from proposals.demo import load_register_demo, plan_operations, plan_proposals
 from proposals.fiscal import JAPAN, current_fiscal_year, fiscal_year_bounds
 from proposals.models import (
@@ -25,7 +25,6 @@ from proposals.models import (
     Consultation,
     Contract,
     Department,
-    GovernmentBody,
     Operation,
     OrientationSession,
     Participation,

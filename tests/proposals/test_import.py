@@ -9,11 +9,10 @@ import pytest
 from django.core.management import CommandError, call_command
 from django.utils import translation
 
-from accounts.models import Organization
+from accounts.models import GovernmentBody, Organization
 from proposals.importing import ImportErrors, import_register
 from proposals.models import (
     Department,
-    GovernmentBody,
     Operation,
     Participation,
     Proposal,

@@ -13,10 +13,13 @@ from django.test import RequestFactory
 from django.urls import reverse
 from django.views.defaults import server_error
 
-from accounts.models import Organization
+from accounts.models import GovernmentBody, Organization
 from proposals import services
 from proposals.fiscal import current_fiscal_year
-from proposals.models import GovernmentBody, Participation, Proposal
+from proposals.models import (
+    Participation,
+    Proposal,
+)
 from proposals.selectors import adoption_statistics
 from tests.factories import (
     DepartmentFactory,
@@ -25,7 +28,7 @@ from tests.factories import (
     OrganizationFactory,
     ParticipationFactory,
     PrefectureFactory,
-    StaffFactory,
+    SiteAdminFactory,
 )
 
 pytestmark = pytest.mark.django_db
@@ -89,7 +92,7 @@ def register():
         fiscal_year=2025,
         budget_yen=None,
     )
-    officer = StaffFactory(email=OFFICER_EMAIL)
+    officer = SiteAdminFactory(email=OFFICER_EMAIL)
     npo = OrganizationFactory(name="NPO法人 子育てひろば", kind=Organization.Kind.CSO)
     proposal = services.proposal_create(
         reference="P-2026-001",

@@ -13,10 +13,12 @@ from proposals.services import (
     proposal_update,
 )
 from tests.factories import (
+    GovernmentStaffFactory,
+    MembershipFactory,
+    MunicipalityFactory,
     OperationFactory,
     OrganizationFactory,
     PrefectureFactory,
-    StaffFactory,
     UserFactory,
 )
 
@@ -25,7 +27,8 @@ pytestmark = pytest.mark.django_db
 
 @pytest.fixture
 def officer():
-    return StaffFactory()
+    """An officer of Saga Prefecture, the body every proposal here is made to."""
+    return GovernmentStaffFactory(body=PrefectureFactory()).user
 
 
 @pytest.fixture
@@ -173,6 +176,42 @@ def test_bad_details_write_nothing(proposal, officer):
     assert proposal.state == Proposal.State.RECEIVED
     assert proposal.consultations.count() == 0
     assert proposal.events.count() == 1
+
+
+def test_an_officer_of_another_body_may_not_move_the_proposal(proposal):
+    other = GovernmentStaffFactory(body=MunicipalityFactory()).user
+    with pytest.raises(PermissionDenied):
+        proposal_transition(proposal=proposal, action="respond", actor=other, decision="adopted")
+    proposal.refresh_from_db()
+    assert proposal.state == Proposal.State.RECEIVED
+
+
+def test_a_cso_member_submits_and_may_withdraw_but_not_decide():
+    member = MembershipFactory().user
+    organization = member.memberships.get().organization
+    proposal = proposal_create(
+        reference="WEB-1",
+        received_on=dt.date(2026, 6, 1),
+        body=PrefectureFactory(),
+        organization=organization,
+        title="オンライン提出",
+        actor=member,
+    )
+    with pytest.raises(PermissionDenied):
+        proposal_transition(proposal=proposal, action="respond", actor=member, decision="adopted")
+    with pytest.raises(PermissionDenied):
+        proposal_create(
+            reference="WEB-2",
+            received_on=dt.date(2026, 6, 1),
+            body=PrefectureFactory(),
+            organization=OrganizationFactory(),  # not the member's organisation
+            title="他団体の名義",
+            actor=member,
+        )
+    proposal_transition(proposal=proposal, action="withdraw", actor=member)
+    proposal.refresh_from_db()
+    assert proposal.state == Proposal.State.WITHDRAWN
+    assert proposal.events.last().actor == member
 
 
 def test_a_user_who_is_not_staff_may_not_change_the_register(proposal):

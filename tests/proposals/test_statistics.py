@@ -7,8 +7,8 @@ import pytest
 from django.db import connection
 from django.test.utils import CaptureQueriesContext
 
-from accounts.models import Organization
-from proposals.models import GovernmentBody, Proposal
+from accounts.models import GovernmentBody, Organization
+from proposals.models import Proposal
 from proposals.selectors import adoption_rate_percent, adoption_statistics
 from proposals.services import proposal_create, proposal_transition
 from tests.factories import (
