@@ -2,6 +2,7 @@ from django.contrib import admin
 from django.contrib.auth.admin import UserAdmin as DjangoUserAdmin
 from django.utils.translation import gettext_lazy as _
 
+from . import services
 from .models import (
     AccountEvent,
     FoundationRole,
@@ -32,9 +33,18 @@ class UserAdmin(DjangoUserAdmin):
 
 
 class MembershipInline(admin.TabularInline):
+    """Read-only: members join by invitation and leave through accounts.services."""
+
     model = Membership
     extra = 0
-    autocomplete_fields = ["user"]
+    fields = ["user", "role", "created_at"]
+    readonly_fields = fields
+
+    def has_add_permission(self, request, obj=None):
+        return False
+
+    def has_delete_permission(self, request, obj=None):
+        return False
 
 
 @admin.register(Organization)
@@ -52,22 +62,52 @@ class GovernmentBodyAdmin(admin.ModelAdmin):
     search_fields = ["code", "name"]
 
 
+class RoleAdmin(admin.ModelAdmin):
+    """Staff roles change through accounts.services, so each change is checked and recorded."""
+
+    def get_actions(self, request):
+        actions = super().get_actions(request)
+        actions.pop("delete_selected", None)  # a bulk delete would skip the service
+        return actions
+
+    def get_readonly_fields(self, request, obj=None):
+        return ["user"] if obj else []
+
+
 @admin.register(GovernmentStaff)
-class GovernmentStaffAdmin(admin.ModelAdmin):
+class GovernmentStaffAdmin(RoleAdmin):
     list_display = ["user", "body", "created_at"]
     list_filter = ["body"]
     list_select_related = ["user", "body"]
     search_fields = ["user__email", "body__name"]
     autocomplete_fields = ["user", "body"]
 
+    def save_model(self, request, obj, form, change):
+        saved = services.government_staff_assign(user=obj.user, body=obj.body, actor=request.user)
+        obj.pk = saved.pk
+
+    def delete_model(self, request, obj):
+        services.government_staff_assign(user=obj.user, body=None, actor=request.user)
+
 
 @admin.register(FoundationRole)
-class FoundationRoleAdmin(admin.ModelAdmin):
+class FoundationRoleAdmin(RoleAdmin):
     list_display = ["user", "role", "created_at"]
     list_filter = ["role"]
     list_select_related = ["user"]
     search_fields = ["user__email"]
     autocomplete_fields = ["user"]
+
+    def has_change_permission(self, request, obj=None):
+        return obj is None and super().has_change_permission(request, obj)
+
+    def save_model(self, request, obj, form, change):
+        services.foundation_role_set(user=obj.user, role=obj.role, granted=True, actor=request.user)
+
+    def delete_model(self, request, obj):
+        services.foundation_role_set(
+            user=obj.user, role=obj.role, granted=False, actor=request.user
+        )
 
 
 @admin.register(Invitation)

@@ -185,6 +185,9 @@ class Proposal(models.Model):
     )
     title = models.CharField(_("title"), max_length=300)
     summary = models.TextField(_("summary"), blank=True)
+    # The proposal letter as submitted (PDF). Private: served only through a view that asks
+    # accounts.policy ("proposal.view_private"), never from a public media URL.
+    letter = models.FileField(_("proposal letter (PDF)"), upload_to="letters/%Y/", blank=True)
     state = models.CharField(
         _("state"), max_length=20, choices=State.choices, default=State.RECEIVED, db_index=True
     )

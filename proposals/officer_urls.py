@@ -1,0 +1,4 @@
+"""Filled in by the roles issue."""
+
+app_name = "officer"
+urlpatterns: list = []
