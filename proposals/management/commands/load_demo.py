@@ -3,8 +3,11 @@
 import time
 
 from django.core.management.base import BaseCommand
+from django.db import transaction
 
-from proposals.demo import load_register_demo
+from accounts.demo import load_people_demo
+from proposals.demo import MUNICIPALITIES, PREFECTURE, load_register_demo
+from proposals.models import Proposal
 
 
 class Command(BaseCommand):
@@ -12,14 +15,26 @@ class Command(BaseCommand):
 
     def handle(self, *args, **options):
         started = time.monotonic()
-        created = load_register_demo(stdout=self.stdout if options["verbosity"] > 1 else None)
+        with transaction.atomic():
+            created = load_register_demo(stdout=self.stdout if options["verbosity"] > 1 else None)
+            # The demo CSO is the proposer of the newest CSO proposal, so its
+            # members see a living record in their area.
+            newest = (
+                Proposal.objects.filter(organization__kind="cso")
+                .order_by("-received_on", "reference")
+                .select_related("organization")
+                .first()
+            )
+            created |= load_people_demo(
+                cso=newest.organization,
+                prefecture_code=PREFECTURE[0],
+                city_code=MUNICIPALITIES[0][0],
+            )
         elapsed = time.monotonic() - started
         if options["verbosity"] == 0:
             return
         if any(created.values()):
             summary = ", ".join(f"{n} {name.replace('_', ' ')}" for name, n in created.items())
-            self.stdout.write(
-                self.style.SUCCESS(f"Demo register loaded in {elapsed:.1f}s: {summary}")
-            )
+            self.stdout.write(self.style.SUCCESS(f"Demo data loaded in {elapsed:.1f}s: {summary}"))
         else:
-            self.stdout.write(f"Demo register already loaded; nothing to add ({elapsed:.1f}s).")
+            self.stdout.write(f"Demo data already loaded; nothing to add ({elapsed:.1f}s).")
