@@ -42,7 +42,9 @@ class StaffMFAMiddleware:
 
 
 def mfa_message() -> str:
-    return _("Staff must set up two-factor authentication first (Account → Two-factor).")
+    return _(
+        "Staff must set up two-factor authentication first (My page → Two-factor authentication)."
+    )
 
 
 class StaffMFARequired(BasePermission):

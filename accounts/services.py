@@ -272,3 +272,240 @@ def foundation_role_set(
         forget_roles(user)
         _event("foundation_role", actor=actor, subject=user, role=role, granted=granted)
     return held
+
+
+# --- People: tokens, data export, closing an account ---
+# The models of allauth, DRF and later apps are imported inside the functions below, so that this
+# section stays self-contained and accounts never imports a later app (proposals) at load time.
+
+# Keys of AccountEvent.details that describe the person's own roles; anything else (an invitee's
+# address, for one) may be someone else's personal data and stays out of a data export.
+_EXPORTED_EVENT_DETAILS = frozenset({"role", "granted", "body"})
+
+
+def _require_two_factor_for_staff(user: User) -> None:
+    from .access import mfa_message
+    from .policy import has_mfa, requires_mfa
+
+    if requires_mfa(user) and not has_mfa(user):
+        raise PermissionDenied(mfa_message())
+
+
+@transaction.atomic
+def api_token_create(*, user: User) -> str:
+    """Give the person a new API token for their scripts and return its key; an old one stops
+    working.
+
+    A token skips the sign-in page and its second factor, so staff get one only once two-factor
+    authentication protects the account that issues it. The caller shows the key once.
+    """
+    from rest_framework.authtoken.models import Token
+
+    _require_two_factor_for_staff(user)
+    # Lock the person's row: two clicks at once would otherwise race on the one-token-per-user key.
+    User.objects.select_for_update().get(pk=user.pk)
+    replaced = Token.objects.filter(user=user).delete()[0] > 0
+    token = Token.objects.create(user=user)
+    _event("api_token_create", actor=user, subject=user, replaced=replaced)
+    return token.key
+
+
+@transaction.atomic
+def api_token_revoke(*, user: User) -> bool:
+    """Delete the person's API token at once; True if there was one."""
+    from rest_framework.authtoken.models import Token
+
+    revoked = Token.objects.filter(user=user).delete()[0] > 0
+    if revoked:
+        _event("api_token_revoke", actor=user, subject=user)
+    return revoked
+
+
+def _when(value: dt.datetime | dt.date | None) -> str | None:
+    if value is None:
+        return None
+    if isinstance(value, dt.datetime):
+        value = timezone.localtime(value)
+    return value.isoformat()
+
+
+def personal_data_export(*, user: User) -> dict[str, Any]:
+    """Everything the platform holds about the person, for their right of access (APPI art. 33).
+
+    Other people appear only as far as the person's own records need them: organisations and
+    government bodies by name, never another person's email address or name.
+    """
+    from allauth.account.models import EmailAddress
+    from allauth.mfa.models import Authenticator
+    from django.apps import apps
+    from rest_framework.authtoken.models import Token
+
+    ProposalEvent = apps.get_model("proposals", "ProposalEvent")
+    staff = GovernmentStaff.objects.filter(user=user).select_related("body").first()
+    token = Token.objects.filter(user=user).first()
+    events = AccountEvent.objects.filter(Q(subject=user) | Q(actor=user)).select_related(
+        "organization"
+    )
+    return {
+        "format": "civic-fund-personal-data/1",
+        "exported_at": _when(timezone.now()),
+        "account": {
+            "id": user.pk,
+            "email": user.email,
+            "first_name": user.first_name,
+            "last_name": user.last_name,
+            "date_joined": _when(user.date_joined),
+            "last_login": _when(user.last_login),
+            "is_active": user.is_active,
+            "closed_at": _when(user.closed_at),
+        },
+        "email_addresses": [
+            {"email": a.email, "verified": a.verified, "primary": a.primary}
+            for a in EmailAddress.objects.filter(user=user).order_by("pk")
+        ],
+        # Which kinds of second factor are set up, never their secrets.
+        "two_factor_authentication": [
+            {
+                "type": a.type,
+                "created_at": _when(a.created_at),
+                "last_used_at": _when(a.last_used_at),
+            }
+            for a in Authenticator.objects.filter(user=user).order_by("pk")
+        ],
+        "api_token": {"created_at": _when(token.created)} if token else None,
+        "government_body": (
+            {"code": staff.body.code, "name": staff.body.name, "since": _when(staff.created_at)}
+            if staff
+            else None
+        ),
+        "foundation_roles": [
+            {"role": r.role, "since": _when(r.created_at)}
+            for r in FoundationRole.objects.filter(user=user).order_by("role")
+        ],
+        "memberships": [
+            {
+                "organization": m.organization.name,
+                "kind": m.organization.kind,
+                "role": m.role,
+                "joined_at": _when(m.created_at),
+            }
+            for m in Membership.objects.filter(user=user).select_related("organization")
+        ],
+        # The invitee's address is theirs, not the sender's: left out.
+        "invitations_sent": [
+            {
+                "organization": i.organization.name,
+                "role": i.role,
+                "sent_at": _when(i.created_at),
+                "accepted_at": _when(i.accepted_at),
+                "revoked_at": _when(i.revoked_at),
+            }
+            for i in Invitation.objects.filter(invited_by=user).select_related("organization")
+        ],
+        "invitations_accepted": [
+            {
+                "organization": i.organization.name,
+                "role": i.role,
+                "sent_at": _when(i.created_at),
+                "accepted_at": _when(i.accepted_at),
+            }
+            for i in Invitation.objects.filter(accepted_by=user).select_related("organization")
+        ],
+        "proposal_history": [
+            {
+                "proposal": e.proposal.reference,
+                "action": e.action,
+                "from_state": e.from_state,
+                "to_state": e.to_state,
+                "recorded_at": _when(e.occurred_at),
+                "date_of_the_step": _when(e.effective_on),
+            }
+            for e in ProposalEvent.objects.filter(actor=user).select_related("proposal")
+        ],
+        "account_history": [
+            {
+                "action": e.action,
+                "when": _when(e.occurred_at),
+                "organization": e.organization.name if e.organization else None,
+                "by_you": e.actor_id == user.pk,
+                "details": {k: v for k, v in e.details.items() if k in _EXPORTED_EVENT_DETAILS},
+            }
+            for e in events
+        ],
+    }
+
+
+def closed_email(user: User) -> str:
+    """The address a closed account keeps: unique, and undeliverable by definition (RFC 2606)."""
+    return f"closed-{user.pk}@invalid"
+
+
+def _is_last_admin(membership: Membership) -> bool:
+    if membership.role != Membership.Role.ADMIN:
+        return False
+    members = _lock_members(membership.organization)
+    return not any(
+        m.role == Membership.Role.ADMIN and m.user_id != membership.user_id for m in members
+    )
+
+
+@transaction.atomic
+def account_close(*, user: User) -> User:
+    """Close the person's account: anonymise what identifies them, keep what records point to.
+
+    The User row stays, so gifts, receipts, grants and the proposal and account histories that
+    name it keep their integrity (accounting and tax law require those records to be kept); it
+    loses its email, names, password, second factors, API token, memberships and staff roles.
+    Refused while the person is the last admin of an organisation: someone must take over first.
+    """
+    from allauth.account.models import EmailAddress
+    from allauth.mfa.models import Authenticator
+    from django.utils.text import get_text_list
+    from rest_framework.authtoken.models import Token
+
+    user = User.objects.select_for_update().get(pk=user.pk)
+    if user.closed_at is not None:
+        raise ValidationError(_("This account is already closed."))
+    memberships = list(Membership.objects.filter(user=user).select_related("organization"))
+    last_admin_of = [m.organization.name for m in memberships if _is_last_admin(m)]
+    if last_admin_of:
+        raise ValidationError(
+            _(
+                "You are the last admin of %(organizations)s. Make another member an admin "
+                "first, or ask us to close the organisation if nobody can take over."
+            )
+            % {"organizations": get_text_list(last_admin_of, _("and"))}
+        )
+
+    old_email, new_email = user.email, closed_email(user)
+    # Records others keep (an organisation's invitations and history) hold the old address too.
+    Invitation.objects.filter(Q(accepted_by=user) | Q(email__iexact=old_email)).update(
+        email=new_email
+    )
+    for event in AccountEvent.objects.filter(details__email__iexact=old_email):
+        event.details["email"] = new_email
+        event.save(update_fields=["details"])
+
+    EmailAddress.objects.filter(user=user).delete()
+    Authenticator.objects.filter(user=user).delete()
+    Token.objects.filter(user=user).delete()
+    Membership.objects.filter(user=user).delete()
+    GovernmentStaff.objects.filter(user=user).delete()
+    FoundationRole.objects.filter(user=user).delete()
+    user.groups.clear()
+    user.user_permissions.clear()
+
+    user.email = new_email
+    user.first_name = user.last_name = ""
+    user.set_unusable_password()  # also ends the person's other sessions
+    user.is_active = user.is_staff = user.is_superuser = False
+    user.closed_at = timezone.now()
+    user.save()
+    forget_roles(user)
+    _event(
+        "account_close",
+        actor=user,
+        subject=user,
+        memberships_removed=[m.organization.name for m in memberships],
+    )
+    return user

@@ -136,6 +136,7 @@ def proposal_register(
     body: GovernmentBody | None = None,
     decision: str = "",
     state: str = "",
+    budget_provision: str = "",
 ) -> QuerySet[Proposal]:
     """The public register of proposals, with everything a list or a detail shows in one query."""
     proposals = Proposal.objects.select_related(
@@ -149,6 +150,8 @@ def proposal_register(
         proposals = proposals.filter(decision=decision)
     if state:
         proposals = proposals.filter(state=state)
+    if budget_provision:
+        proposals = proposals.filter(budget_provision=budget_provision)
     # Matches proposal_register_idx.
     return proposals.order_by("-received_on", "reference")
 

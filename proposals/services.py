@@ -11,17 +11,21 @@ from dataclasses import dataclass
 from typing import Any
 
 from django.core.exceptions import PermissionDenied, ValidationError
-from django.db import transaction
+from django.core.files.uploadedfile import UploadedFile
+from django.db import IntegrityError, transaction
+from django.utils import timezone
 from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy
 
 from accounts.models import GovernmentBody, Organization, User
 from accounts.policy import may
 
+from .fiscal import JAPAN, fiscal_year_of
 from .models import (
     Assessment,
     Consultation,
     Contract,
+    Department,
     Operation,
     Proposal,
     ProposalEvent,
@@ -374,4 +378,154 @@ def proposal_set_budget_provision(
         source=source,
         changes=changes,
     )
+    return proposal
+
+
+# --- The catalogue and paper letters (officers, from pages and the API) --------------------
+
+
+def normalize_name(name: str) -> str:
+    """One space between words, none at the ends: "  県民  協働課 " → "県民 協働課"."""
+    return " ".join(name.split())
+
+
+OPERATION_FIELDS = (
+    "fiscal_year",
+    "code",
+    "title",
+    "summary",
+    "budget_yen",
+    "department",
+    "current_provider",
+    "collaboration_potential",
+    "published_on",
+)
+
+
+@transaction.atomic
+def operation_save(
+    *,
+    actor: User,
+    body: GovernmentBody,
+    operation: Operation | None = None,
+    department_name: str = "",
+    **fields: Any,
+) -> Operation:
+    """Create an operation of ``body`` (``operation`` None) or change one; checks the policy.
+
+    ``department_name`` names a department of the body, created if it is new; it replaces
+    ``department``. Raises ``PermissionDenied`` or ``ValidationError``; writes nothing then.
+    """
+    unknown = set(fields) - set(OPERATION_FIELDS)
+    if unknown:
+        raise ValueError(f"Not an operation field: {sorted(unknown)}")
+    if operation is None:
+        if not may(actor, "operation.create", body):
+            raise PermissionDenied(_("You may add operations only to your own body's catalogue."))
+        operation = Operation(body=body)
+    else:
+        if not may(actor, "operation.change", operation):
+            raise PermissionDenied(_("You may change only your own body's operations."))
+        operation = Operation.objects.select_for_update().get(pk=operation.pk)
+    department_name = normalize_name(department_name)
+    if department_name:
+        if fields.get("department") is not None:
+            raise ValidationError(
+                {"department_name": _("Choose a department or type a new one, not both.")}
+            )
+        fields["department"], _created = Department.objects.get_or_create(
+            body=operation.body, name=department_name
+        )
+    department = fields.get("department")
+    if department is not None and department.body_id != operation.body_id:
+        raise ValidationError({"department": _("Choose one of your body's departments.")})
+    for name, value in fields.items():
+        setattr(operation, name, value)
+    operation.full_clean()
+    operation.save()
+    return operation
+
+
+def organization_for_paper_proposal(*, name: str, kind: str) -> Organization:
+    """A proposer that is not registered yet, named on a paper letter; no members."""
+    organization = Organization(name=normalize_name(name), kind=kind)
+    organization.full_clean()
+    organization.save()
+    return organization
+
+
+# --- Online submission (step 4 from the CSO area) ---------------------------------------
+
+REFERENCE_PREFIX = "WEB"
+REFERENCE_ATTEMPTS = 5
+
+
+def next_reference(fiscal_year: int) -> str:
+    """``WEB-<FY>-<NNNNN>``: the next number of the year's online submissions."""
+    prefix = f"{REFERENCE_PREFIX}-{fiscal_year}-"
+    last = (
+        Proposal.objects.filter(reference__startswith=prefix)
+        .order_by("-reference")
+        .values_list("reference", flat=True)
+        .first()
+    )
+    number = int(last.removeprefix(prefix)) + 1 if last else 1
+    return f"{prefix}{number:05d}"
+
+
+def _reference_taken(error: ValidationError) -> bool:
+    return hasattr(error, "error_dict") and "reference" in error.error_dict
+
+
+def proposal_submit_online(
+    *,
+    actor: User,
+    organization: Organization,
+    body: GovernmentBody,
+    operation: Operation | None,
+    title: str,
+    summary: str,
+    letter: UploadedFile | None,
+) -> Proposal:
+    """Create the proposal with a fresh reference, received today (Japan time), and store its
+    letter — all in one transaction: on any failure nothing is left, not even the file.
+
+    Two submissions at the same moment may compute the same next reference; the unique
+    constraint refuses the second, which takes the following number (a savepoint per attempt).
+    """
+    received_on = timezone.localdate(timezone=JAPAN)
+    fiscal_year = fiscal_year_of(received_on)
+    stored_name = ""
+    try:
+        with transaction.atomic():
+            for attempt in range(REFERENCE_ATTEMPTS):
+                try:
+                    with transaction.atomic():
+                        proposal = proposal_create(
+                            reference=next_reference(fiscal_year),
+                            received_on=received_on,
+                            body=body,
+                            organization=organization,
+                            operation=operation,
+                            title=title,
+                            summary=summary,
+                            actor=actor,
+                            source="web",
+                        )
+                    break
+                except IntegrityError:
+                    if attempt == REFERENCE_ATTEMPTS - 1:
+                        raise
+                except ValidationError as error:
+                    if not _reference_taken(error) or attempt == REFERENCE_ATTEMPTS - 1:
+                        raise
+            if letter is not None:
+                # The stored name is ours, not the sender's: the reference, in a year folder.
+                proposal.letter.save(f"{proposal.reference}.pdf", letter, save=False)
+                stored_name = proposal.letter.name
+                proposal.save(update_fields=["letter", "updated_at"])
+    except BaseException:
+        if stored_name:
+            proposal.letter.storage.delete(stored_name)
+        raise
     return proposal

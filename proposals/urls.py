@@ -2,7 +2,7 @@
 
 from django.urls import path
 
-from . import views
+from . import cso_views, views
 
 app_name = "proposals"
 urlpatterns = [
@@ -11,6 +11,7 @@ urlpatterns = [
     path("operations/<int:pk>/", views.operation_detail, name="operation-detail"),
     path("proposals/", views.proposal_list, name="proposal-list"),
     path("proposals/<int:pk>/", views.proposal_detail, name="proposal-detail"),
+    path("proposals/<int:pk>/letter/", cso_views.proposal_letter, name="proposal-letter"),
     path("stats/adoption/", views.adoption_stats, name="adoption-stats"),
     path("stats/adoption.csv", views.adoption_stats_csv, name="adoption-stats-csv"),
 ]

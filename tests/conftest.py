@@ -70,6 +70,12 @@ def pytest_terminal_summary(terminalreporter):
 
 
 @pytest.fixture(autouse=True)
+def _fast_password_hashing(settings):
+    # PBKDF2's deliberate slowness protects stored passwords, not tests; users are made often.
+    settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
+
+
+@pytest.fixture(autouse=True)
 def _japanese_defaults(settings):
     """Tests see the site as a first-time visitor does: Japanese, Japan time."""
     settings.LANGUAGE_CODE = "ja"
