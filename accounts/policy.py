@@ -115,6 +115,8 @@ RULES: dict[str, Rule] = {
         r.site_admin or r.is_foundation_staff or r.member_of(_organization_id(org))
     ),
     "organization.manage_members": lambda r, org: r.site_admin or r.admin_of(_organization_id(org)),
+    # The fund: programme officers list projects and move them through their states.
+    "project.manage": lambda r, _: r.site_admin or "programme_officer" in r.foundation,
     # Areas of the site.
     "government.area": lambda r, _: r.is_government_staff,
     "foundation.area": lambda r, _: r.site_admin or r.is_foundation_staff,

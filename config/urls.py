@@ -18,6 +18,7 @@ urlpatterns = [
     path("organizations/", include("accounts.organization_urls")),
     path("gov/", include("proposals.officer_urls")),
     path("cso/", include("proposals.cso_urls")),
+    path("projects/", include("fund.urls")),
     path("", include("accounts.urls")),
     path("", include("proposals.urls")),
 ]

@@ -1,4 +1,5 @@
 import datetime as dt
+from zoneinfo import ZoneInfo
 
 import factory
 
@@ -10,6 +11,7 @@ from accounts.models import (
     Organization,
     User,
 )
+from fund.models import Project
 from proposals.models import (
     Department,
     Operation,
@@ -163,3 +165,19 @@ class FoundationRoleFactory(factory.django.DjangoModelFactory):
     @factory.post_generation
     def mfa(obj, create, extracted, **kwargs):
         _staff_mfa(obj.user, create, extracted)
+
+
+class ProjectFactory(factory.django.DjangoModelFactory):
+    """A listed project (made directly: tests of the listing rules use fund.services)."""
+
+    class Meta:
+        model = Project
+
+    proposal = factory.SubFactory(ProposalFactory)
+    title = factory.Sequence(lambda n: f"子ども食堂プロジェクト{n}")
+    description = "地域の子どもに温かい食事を。"
+    goal_yen = 500_000
+    opens_at = dt.datetime(2026, 10, 1, tzinfo=ZoneInfo("Asia/Tokyo"))
+    closes_at = dt.datetime(2027, 3, 31, 23, 59, tzinfo=ZoneInfo("Asia/Tokyo"))
+    state = Project.State.OPEN
+    created_by = factory.SubFactory(UserFactory)

@@ -10,7 +10,7 @@ Each cell runs in a fresh world, so one cell's write cannot leak into another.
 
 import datetime as dt
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 import pytest
@@ -20,6 +20,7 @@ from django.urls import reverse
 from rest_framework.authtoken.models import Token
 
 from accounts.models import FoundationRole, Invitation, Membership
+from fund.models import Project
 from proposals import services
 from proposals.models import Operation, Proposal
 from tests.factories import (
@@ -30,6 +31,7 @@ from tests.factories import (
     OperationFactory,
     OrganizationFactory,
     PrefectureFactory,
+    ProjectFactory,
     SiteAdminFactory,
     UserFactory,
 )
@@ -84,7 +86,9 @@ class World:
     operation: Any  # the prefecture's
     proposal_a: Any  # CSO A → the prefecture, with a letter
     proposal_b: Any  # CSO B → the city
-    extra: dict = field(default_factory=dict)
+    open_project: Any
+    draft_project: Any
+    unlisted: Any  # adopted, not budgeted, not yet a project
 
 
 @pytest.fixture
@@ -131,7 +135,42 @@ def world(db, settings, tmp_path) -> World:
         actor=None,
         source="test",
     )
-    return World(users, prefecture, city, org_a, org_b, operation, proposal_a, proposal_b)
+
+    def adopted_unbudgeted(reference):
+        proposal = services.proposal_create(
+            reference=reference,
+            received_on=today,
+            body=prefecture,
+            organization=org_a,
+            title=f"{reference}の提案",
+            actor=None,
+            source="test",
+        )
+        return services.proposal_transition(
+            proposal=proposal,
+            action="respond",
+            actor=None,
+            source="test",
+            decision="adopted",
+            decided_on=today,
+            budget_provision="no",
+        )
+
+    open_project = ProjectFactory(proposal=adopted_unbudgeted("C-1"))
+    draft_project = ProjectFactory(proposal=adopted_unbudgeted("C-2"), state=Project.State.DRAFT)
+    return World(
+        users,
+        prefecture,
+        city,
+        org_a,
+        org_b,
+        operation,
+        proposal_a,
+        proposal_b,
+        open_project,
+        draft_project,
+        adopted_unbudgeted("C-3"),
+    )
 
 
 @dataclass
@@ -253,6 +292,23 @@ CASES: list[Case] = [
             site_admin=OK,
         ),
     ),
+    # Projects: public once open; drafts and the staff pages for the foundation.
+    page("projects", lambda w: reverse("fund:project-list"), PUBLIC),
+    page(
+        "open project",
+        lambda w: reverse("fund:project-detail", args=[w.open_project.pk]),
+        PUBLIC,
+    ),
+    page(
+        "draft project",
+        lambda w: reverse("fund:project-detail", args=[w.draft_project.pk]),
+        outcomes(404, programme_officer=OK, site_admin=OK),
+    ),
+    page(
+        "foundation: projects",
+        lambda w: reverse("fund:staff-projects"),
+        outcomes(403, anonymous=LOGIN, f=roles(OK, FOUNDATION), site_admin=OK),
+    ),
     # The Django admin: the site admin only.
     page("admin", lambda w: reverse("admin:index"), outcomes(LOGIN, site_admin=OK)),
     # --- Actions ---------------------------------------------------------------------------
@@ -365,6 +421,29 @@ CASES: list[Case] = [
                 user=w.users["cso_a_member"], organization=w.org_a
             ).exists()
         ),
+    ),
+    Case(
+        "open a draft project",
+        lambda w: reverse("fund:project-transition", args=[w.draft_project.pk, "open"]),
+        outcomes(403, anonymous=LOGIN, programme_officer=OK, site_admin=OK),
+        method="post",
+        data=lambda w: {"note": ""},
+        changed=lambda w: Project.objects.get(pk=w.draft_project.pk).state == "open",
+    ),
+    Case(
+        "list an adopted, unbudgeted proposal as a project",
+        lambda w: reverse("fund:project-create", args=[w.unlisted.pk]),
+        outcomes(403, anonymous=LOGIN, programme_officer=OK, site_admin=OK),
+        method="post",
+        data=lambda w: {
+            "title": "見守りプロジェクト",
+            "description": "地域の見守り",
+            "goal_yen": "300000",
+            "opens_at": "2026-12-01",
+            "closes_at": "2027-02-28",
+            "fee_rate_bp": "1500",
+        },
+        changed=lambda w: Project.objects.filter(proposal=w.unlisted).exists(),
     ),
     Case(
         "create an API token",

@@ -261,7 +261,7 @@ def test_not_found_page(chromium, live_server, transactional_db, screenshot):
         response = missing.goto(f"{live_server.url}/operations/999999/")
         assert response.status == 404
         assert missing.locator("html").get_attribute("lang") == "ja"
-        assert missing.locator("nav.site-nav a").count() == 4
+        assert missing.locator("nav.site-nav a").count() == 5
         screenshot(missing, "not-found")
     finally:
         context.close()

@@ -1,4 +1,8 @@
-"""``manage.py load_demo``: demo data for ``make run``; a second run adds only what is missing."""
+"""``manage.py load_demo``: demo data for ``make run``; a second run adds only what is missing.
+
+It lives in grants, the last app, because it loads every app's demo: the register
+(proposals), the people (accounts) and the projects (fund).
+"""
 
 import time
 
@@ -6,12 +10,13 @@ from django.core.management.base import BaseCommand
 from django.db import transaction
 
 from accounts.demo import load_people_demo
+from fund.demo import load_fund_demo
 from proposals.demo import MUNICIPALITIES, PREFECTURE, load_register_demo
 from proposals.models import Proposal
 
 
 class Command(BaseCommand):
-    help = "Load demo data (Saga Prefecture's collaboration-testing register). Idempotent."
+    help = "Load demo data (Saga Prefecture's register, demo people, fund projects). Idempotent."
 
     def handle(self, *args, **options):
         started = time.monotonic()
@@ -30,6 +35,8 @@ class Command(BaseCommand):
                 prefecture_code=PREFECTURE[0],
                 city_code=MUNICIPALITIES[0][0],
             )
+            # Listed by the demo programme officer, whom load_people_demo has just made.
+            created |= load_fund_demo()
         elapsed = time.monotonic() - started
         if options["verbosity"] == 0:
             return

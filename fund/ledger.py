@@ -1,0 +1,144 @@
+"""The one way money moves: ``post_entry`` writes a balanced journal entry, exactly once.
+
+Conventions (DOMAIN.md §2): integer yen; a posting's amount is positive for a debit and negative
+for a credit, so an entry balances when its postings sum to zero. Fund accounts (designated,
+general fund, match pools) hold money for a purpose on the credit side and may never go below
+zero; ``post_entry`` locks them and refuses an entry that would overdraw one.
+"""
+
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from django.db import IntegrityError, transaction
+from django.db.models import Sum
+
+from .models import JournalEntry, LedgerAccount, Posting, Project
+
+Kind = LedgerAccount.Kind
+
+# Accounts whose natural balance is on the credit side (money held or owed, income).
+CREDIT_NORMAL = frozenset(
+    {Kind.DESIGNATED, Kind.GENERAL_FUND, Kind.MATCH_POOL, Kind.GRANT_PAYABLE, Kind.FEE_INCOME}
+)
+
+
+class LedgerError(Exception):
+    """An entry the ledger refuses: unbalanced, not whole yen, or overdrawing a fund."""
+
+
+@dataclass(frozen=True)
+class Line:
+    """One side of an entry: ``debit`` or ``credit`` (whole yen ≥ 1) to the account ``code``."""
+
+    account: str
+    debit: int = 0
+    credit: int = 0
+
+    @property
+    def amount(self) -> int:
+        return self.debit - self.credit
+
+
+def account_code(kind: str, object_id: int | None = None) -> str:
+    """``designated:12``, ``match_pool:3``, or a plain kind such as ``bank``."""
+    if kind in LedgerAccount.PER_OBJECT:
+        if object_id is None:
+            raise ValueError(f"{kind} accounts belong to an object: give its id")
+        return f"{kind}:{object_id}"
+    if object_id is not None:
+        raise ValueError(f"{kind} is a single account")
+    return str(kind)
+
+
+def designated(project: Project) -> str:
+    return account_code(Kind.DESIGNATED, project.pk)
+
+
+def _is_whole_yen(value: Any) -> bool:
+    # bool is an int in Python; True yen is a bug, not an amount.
+    return isinstance(value, int) and not isinstance(value, bool)
+
+
+def _validate(lines: Sequence[Line]) -> None:
+    if len(lines) < 2:
+        raise LedgerError("An entry needs at least two postings.")
+    for line in lines:
+        if not (_is_whole_yen(line.debit) and _is_whole_yen(line.credit)):
+            raise LedgerError(f"{line.account}: amounts are whole yen (int), not {line!r}")
+        if line.debit < 0 or line.credit < 0 or (line.debit > 0) == (line.credit > 0):
+            raise LedgerError(f"{line.account}: exactly one of debit or credit, at least ¥1")
+    debits = sum(line.debit for line in lines)
+    credits = sum(line.credit for line in lines)
+    if debits != credits:
+        raise LedgerError(f"Unbalanced entry: debits ¥{debits:,} ≠ credits ¥{credits:,}")
+
+
+def _accounts(codes: Iterable[str]) -> dict[str, LedgerAccount]:
+    """The accounts, created on first use; project accounts are linked to their project."""
+    accounts = {}
+    for code in sorted(set(codes)):
+        kind, _, object_id = code.partition(":")
+        if kind not in Kind.values:
+            raise LedgerError(f"Unknown ledger account {code!r}")
+        if (kind in LedgerAccount.PER_OBJECT) != bool(object_id):
+            raise LedgerError(f"Malformed ledger account {code!r}")
+        defaults = {"kind": kind}
+        if kind == Kind.DESIGNATED:
+            defaults["project_id"] = int(object_id)
+        accounts[code], _created = LedgerAccount.objects.get_or_create(code=code, defaults=defaults)
+    return accounts
+
+
+@transaction.atomic
+def post_entry(
+    *,
+    kind: str,
+    key: str,
+    lines: Sequence[Line],
+    memo: str = "",
+    actor: Any = None,
+) -> tuple[JournalEntry, bool]:
+    """Write the entry unless one with this ``key`` exists; returns (entry, created).
+
+    Safe to call twice at once with the same key: the unique key lets one insert through and
+    the other finds that entry. Raises ``LedgerError`` (and writes nothing) for an unbalanced
+    entry, amounts that are not whole yen, or one that would take a fund below zero.
+    """
+    _validate(lines)
+    try:
+        with transaction.atomic():
+            entry = JournalEntry.objects.create(kind=kind, key=key, memo=memo, created_by=actor)
+    except IntegrityError:
+        return JournalEntry.objects.get(key=key), False
+
+    accounts = _accounts(line.account for line in lines)
+    # Lock the fund accounts that lose money, in code order (the same order everywhere, so two
+    # entries touching the same funds cannot deadlock), then check they stay at or above zero.
+    drawn = sorted(
+        {line.account for line in lines if line.debit and accounts[line.account].is_fund}
+    )
+    _lock(drawn)
+    Posting.objects.bulk_create(
+        Posting(entry=entry, account=accounts[line.account], amount=line.amount) for line in lines
+    )
+    for code in drawn:
+        if balance(accounts[code]) < 0:
+            raise LedgerError(f"{code} would go below zero")
+    return entry, True
+
+
+def _lock(codes: list[str]) -> None:
+    """Row locks on the accounts, held to the end of the transaction (a test turns this off to
+    show the race it prevents)."""
+    list(LedgerAccount.objects.select_for_update().filter(code__in=codes).order_by("code"))
+
+
+def balance(account: LedgerAccount | str) -> int:
+    """The account's balance on its natural side (credit side for funds, liabilities, income)."""
+    if isinstance(account, str):
+        account = LedgerAccount.objects.filter(code=account).first()
+        if account is None:
+            return 0
+    total = Posting.objects.filter(account=account).aggregate(total=Sum("amount"))["total"] or 0
+    return -total if account.kind in CREDIT_NORMAL else total

@@ -1,0 +1,180 @@
+"""Reads of the fund: the public list of open projects and each project's progress.
+
+Money figures come from the ledger's postings only (``fund.ledger``), never from a stored total.
+A page of projects costs a fixed number of queries: the projects, then one aggregate over the
+postings of all their designated accounts (``progress_for``).
+"""
+
+import datetime as dt
+from collections.abc import Iterable
+from dataclasses import dataclass
+
+from django.db.models import F, OuterRef, QuerySet, Subquery, Sum, Value
+from django.db.models.functions import Coalesce
+from django.utils import timezone
+
+from accounts.models import GovernmentBody
+from proposals.fiscal import JAPAN
+from proposals.models import Proposal
+
+from .ledger import balance, designated
+from .models import LedgerAccount, Posting, Project
+
+SORTS = ("ending", "needed")
+PUBLIC_STATES = (Project.State.OPEN, Project.State.CLOSED, Project.State.GRANTED)
+
+
+@dataclass(frozen=True)
+class Progress:
+    """What a project's page and card show. Yen figures are whole yen."""
+
+    raised: int
+    matched: int
+    goal: int
+    donors: int
+    days_left: int | None  # None once the window has closed; 0 on its last day
+
+    @property
+    def percent(self) -> int:
+        """Raised as a whole percent of the goal (floor); above 100 when the goal is passed."""
+        return self.raised * 100 // self.goal if self.goal else 0
+
+    @property
+    def bar_percent(self) -> int:
+        """The progress bar's width: 0–100."""
+        return max(0, min(self.percent, 100))
+
+    @property
+    def needed(self) -> int:
+        return max(self.goal - self.raised, 0)
+
+
+def days_left(project: Project, *, now: dt.datetime | None = None) -> int | None:
+    """Whole days until the window closes, counted in Japan time; None once it has closed."""
+    now = now or timezone.now()
+    if project.closes_at <= now:
+        return None
+    today = now.astimezone(JAPAN).date()
+    return (project.closes_at.astimezone(JAPAN).date() - today).days
+
+
+def _progress(project: Project, raised: int, now: dt.datetime | None = None) -> Progress:
+    # raised: the designated account's balance — gifts, and matches once they exist, less
+    # refunds. TODO(grants): once grants post against the account, count what came in rather
+    # than what is left.
+    # TODO(match pools, issue 4): matched = the "match allocated" credits to the account.
+    # TODO(donations, issue 4): donors = distinct donors of the project's succeeded gifts.
+    return Progress(
+        raised=raised,
+        matched=0,
+        goal=project.goal_yen,
+        donors=0,
+        days_left=days_left(project, now=now),
+    )
+
+
+def project_progress(project: Project) -> Progress:
+    """One project's progress, read from the ledger."""
+    return _progress(project, balance(designated(project)))
+
+
+def designated_balances(project_ids: Iterable[int]) -> dict[int, int]:
+    """Each project's designated balance, in ONE aggregate query whatever the number."""
+    rows = (
+        Posting.objects.filter(
+            account__kind=LedgerAccount.Kind.DESIGNATED, account__project_id__in=list(project_ids)
+        )
+        .values("account__project_id")
+        .annotate(total=Sum("amount"))
+        .order_by()
+        .values_list("account__project_id", "total")
+    )
+    # Designated accounts are credit-normal: credits are negative postings.
+    return {project_id: -total for project_id, total in rows}
+
+
+def progress_for(projects: Iterable[Project]) -> dict[int, Progress]:
+    """The progress of many projects (a page of the list), by project id: one query."""
+    projects = list(projects)
+    balances = designated_balances(p.pk for p in projects)
+    now = timezone.now()
+    return {p.pk: _progress(p, balances.get(p.pk, 0), now) for p in projects}
+
+
+def _with_proposal(projects: QuerySet[Project]) -> QuerySet[Project]:
+    return projects.select_related(
+        "proposal__body", "proposal__operation", "proposal__organization"
+    )
+
+
+def open_projects(
+    *,
+    body: GovernmentBody | None = None,
+    fiscal_year: int | None = None,
+    sort: str = "ending",
+) -> QuerySet[Project]:
+    """Projects open for gifts now, for the public list.
+
+    ``body``: the government body the proposal went to. ``fiscal_year``: the proposal's fiscal
+    year. ``sort``: "ending" (the window closing soonest first) or "needed" (the largest
+    goal − raised first; the ledger sum is a subquery of the same query).
+    """
+    if sort not in SORTS:
+        raise ValueError(f"Unknown sort: {sort!r}")
+    projects = _with_proposal(
+        Project.objects.filter(state=Project.State.OPEN, closes_at__gt=timezone.now())
+    )
+    if body is not None:
+        projects = projects.filter(proposal__body=body)
+    if fiscal_year:
+        projects = projects.filter(proposal__fiscal_year=fiscal_year)
+    if sort == "ending":
+        return projects.order_by("closes_at", "pk")
+    posted = (
+        Posting.objects.filter(
+            account__kind=LedgerAccount.Kind.DESIGNATED, account__project_id=OuterRef("pk")
+        )
+        .values("account__project_id")
+        .annotate(total=Sum("amount"))
+        .values("total")
+    )
+    # goal − raised = goal + (sum of postings), the postings of a credit account being negative.
+    return projects.annotate(
+        needed_yen=F("goal_yen") + Coalesce(Subquery(posted), Value(0))
+    ).order_by("-needed_yen", "closes_at", "pk")
+
+
+def public_project(pk: int) -> Project | None:
+    """A project with its proposal's particulars, whatever its state (the view decides)."""
+    return _with_proposal(Project.objects.all()).filter(pk=pk).first()
+
+
+def all_projects(*, state: str = "") -> QuerySet[Project]:
+    """Every project, for the foundation's staff page; newest first."""
+    projects = _with_proposal(Project.objects.all())
+    if state:
+        projects = projects.filter(state=state)
+    return projects.order_by("-created_at", "-pk")
+
+
+def unlisted_fundable_proposals() -> QuerySet[Proposal]:
+    """Adopted (or partially) proposals with no budget provision that no project lists yet."""
+    return (
+        Proposal.objects.filter(
+            decision__in=Proposal.ADOPTED_DECISIONS,
+            budget_provision=Proposal.BudgetProvision.NO,
+            project__isnull=True,
+        )
+        .select_related("body", "organization", "operation")
+        .order_by("-fiscal_year", "-decided_on", "reference")
+    )
+
+
+def fiscal_years_of_open_projects() -> list[int]:
+    """The proposals' fiscal years among open projects, newest first (the filter's choices)."""
+    return list(
+        Project.objects.filter(state=Project.State.OPEN)
+        .values_list("proposal__fiscal_year", flat=True)
+        .distinct()
+        .order_by("-proposal__fiscal_year")
+    )

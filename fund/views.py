@@ -1,0 +1,232 @@
+"""The fund's pages: open projects for everyone, and the programme officers' staff pages.
+
+Public: the list of open projects and each project's page. Drafts and cancelled projects are not
+public: they answer 404 unless the visitor may manage projects.
+
+Staff (``/projects/staff/``): foundation staff see every project and the adopted proposals the
+government did not budget; programme officers (``project.manage``) list them and move projects
+through their states. Views stay thin: forms validate (``fund.forms``), the services decide and
+write the history (``fund.services``), selectors read (``fund.selectors``).
+"""
+
+from typing import Any
+
+from django.contrib import messages
+from django.core.exceptions import PermissionDenied
+from django.core.paginator import Paginator
+from django.http import Http404, HttpRequest, HttpResponse
+from django.shortcuts import redirect, render
+from django.utils.translation import gettext as _
+from django.utils.translation import gettext_lazy
+from django.views.decorators.http import require_http_methods, require_POST, require_safe
+
+from accounts.access import require_area
+from accounts.policy import may
+from proposals.models import Proposal
+
+from . import selectors, services
+from .forms import ProjectFilterForm, ProjectForm, TransitionForm, transition_forms
+from .models import Project, ProjectEvent
+
+PAGE_SIZE = 24
+STAFF_PAGE_SIZE = 50
+AREA = "foundation.area"
+MANAGE = "project.manage"
+
+
+# --- Public pages ------------------------------------------------------------------------------
+
+
+@require_safe
+def project_list(request: HttpRequest) -> HttpResponse:
+    form = ProjectFilterForm(request.GET)
+    form.is_valid()  # invalid filters are reported and left out
+    page = Paginator(selectors.open_projects(**form.project_filters()), PAGE_SIZE).get_page(
+        form.page_number
+    )
+    progress = selectors.progress_for(page.object_list)
+    return render(
+        request,
+        "fund/project_list.html",
+        {
+            "form": form,
+            "page_obj": page,
+            "page_range": page.paginator.get_elided_page_range(page.number),
+            "query": form.clean_query(),
+            "cards": [(project, progress[project.pk]) for project in page.object_list],
+        },
+    )
+
+
+@require_safe
+def project_detail(request: HttpRequest, pk: int) -> HttpResponse:
+    project = selectors.public_project(pk)
+    if project is None:
+        raise Http404
+    if project.state not in selectors.PUBLIC_STATES and not may(request.user, MANAGE):
+        raise Http404
+    return render(
+        request,
+        "fund/project_detail.html",
+        {
+            "project": project,
+            "proposal": project.proposal,
+            "progress": selectors.project_progress(project),
+            "is_public": project.state in selectors.PUBLIC_STATES,
+            "may_manage": may(request.user, MANAGE),
+        },
+    )
+
+
+# --- Staff pages -------------------------------------------------------------------------------
+
+
+def _require_manage(request: HttpRequest) -> None:
+    if not may(request.user, MANAGE):
+        raise PermissionDenied(_("Only programme officers may list and manage projects."))
+
+
+@require_area(AREA)
+@require_safe
+def staff_projects(request: HttpRequest) -> HttpResponse:
+    projects = list(selectors.all_projects())
+    progress = selectors.progress_for(projects)
+    unlisted = Paginator(selectors.unlisted_fundable_proposals(), STAFF_PAGE_SIZE).get_page(
+        request.GET.get("page")
+    )
+    return render(
+        request,
+        "fund/staff/project_list.html",
+        {
+            "projects": [(project, progress[project.pk]) for project in projects],
+            "page_obj": unlisted,
+            "page_range": unlisted.paginator.get_elided_page_range(unlisted.number),
+            "may_manage": may(request.user, MANAGE),
+        },
+    )
+
+
+@require_area(AREA)
+@require_http_methods(["GET", "POST"])
+def project_create(request: HttpRequest, proposal_pk: int) -> HttpResponse:
+    _require_manage(request)
+    proposal = (
+        Proposal.objects.select_related("body", "organization", "operation")
+        .filter(pk=proposal_pk)
+        .first()
+    )
+    if proposal is None:
+        raise Http404
+    form = ProjectForm(request.POST if request.method == "POST" else None, proposal=proposal)
+    if request.method == "POST" and (project := form.submit(request.user)):
+        messages.success(
+            request,
+            _("“%(title)s” is listed as a draft project. Open it when it is ready.")
+            % {"title": project.title},
+        )
+        return redirect("fund:staff-project", project.pk)
+    return render(request, "fund/staff/project_form.html", {"form": form, "proposal": proposal})
+
+
+def _staff_project(pk: int) -> Project:
+    project = selectors.public_project(pk)
+    if project is None:
+        raise Http404
+    return project
+
+
+HISTORY_LABELS = {
+    "create": gettext_lazy("Listed as a project"),
+    "open": gettext_lazy("Opened for gifts"),
+    "close": gettext_lazy("Fundraising closed"),
+    "grant": gettext_lazy("Granted"),
+    "cancel": gettext_lazy("Cancelled"),
+    "edit": gettext_lazy("Particulars changed"),
+}
+STATE_LABELS = dict(Project.State.choices)
+
+
+def _history(project: Project) -> list[dict[str, Any]]:
+    return [
+        {
+            "event": event,
+            "label": HISTORY_LABELS.get(event.action, event.action),
+            "from_state": STATE_LABELS.get(event.from_state, event.from_state),
+            "to_state": STATE_LABELS.get(event.to_state, event.to_state),
+            "actor": (event.actor.get_full_name() or event.actor.email) if event.actor else "",
+        }
+        for event in ProjectEvent.objects.filter(project=project).select_related("actor")
+    ]
+
+
+def _render_staff_project(
+    request: HttpRequest,
+    project: Project,
+    *,
+    edit_form: ProjectForm | None = None,
+    bound: TransitionForm | None = None,
+) -> HttpResponse:
+    may_manage = may(request.user, MANAGE)
+    forms = transition_forms(project) if may_manage else {}
+    if bound is not None:
+        forms[bound.action] = bound  # shown again with its errors
+    editable = may_manage and project.state in (Project.State.DRAFT, Project.State.OPEN)
+    if edit_form is None and editable:
+        edit_form = ProjectForm(project=project)
+    return render(
+        request,
+        "fund/staff/project_detail.html",
+        {
+            "project": project,
+            "proposal": project.proposal,
+            "progress": selectors.project_progress(project),
+            "history": _history(project),
+            "transition_forms": list(forms.items()),
+            "edit_form": edit_form if editable else None,
+            "may_manage": may_manage,
+        },
+    )
+
+
+@require_area(AREA)
+@require_safe
+def staff_project(request: HttpRequest, pk: int) -> HttpResponse:
+    return _render_staff_project(request, _staff_project(pk))
+
+
+TRANSITION_MESSAGES = {
+    "open": gettext_lazy("The project is open for gifts."),
+    "close": gettext_lazy("The fundraising is closed."),
+    "cancel": gettext_lazy("The project is cancelled."),
+}
+
+
+@require_area(AREA)
+@require_POST
+def project_transition(request: HttpRequest, pk: int, action: str) -> HttpResponse:
+    _require_manage(request)
+    project = _staff_project(pk)
+    transition = services.TRANSITIONS.get(action)
+    if transition is None or not transition.by_hand:  # "grant" comes from the grants work
+        raise Http404
+    form = TransitionForm(request.POST, project=project, action=action)
+    if form.submit(request.user):
+        messages.success(request, TRANSITION_MESSAGES[action])
+        return redirect("fund:staff-project", pk)
+    return _render_staff_project(request, _staff_project(pk), bound=form)
+
+
+@require_area(AREA)
+@require_POST
+def project_edit(request: HttpRequest, pk: int) -> HttpResponse:
+    _require_manage(request)
+    project = _staff_project(pk)
+    form = ProjectForm(request.POST, project=project)
+    if form.submit(request.user):
+        messages.success(request, _("The project is saved."))
+        return redirect("fund:staff-project", pk)
+    if project.state not in (Project.State.DRAFT, Project.State.OPEN):
+        # No edit form on the page any more: say why on top of it.
+        messages.error(request, " ".join(str(e) for e in form.non_field_errors()))
+        return redirect("fund:staff-project", pk)
+    return _render_staff_project(request, _staff_project(pk), edit_form=form)
