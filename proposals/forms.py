@@ -9,7 +9,7 @@ chosen body's departments), so a page's query count does not grow with the regis
 """
 
 from django import forms
-from django.db.models import Max, Min
+from django.db.models import Max, Min, QuerySet
 from django.http import QueryDict
 from django.utils.translation import gettext_lazy as _
 
@@ -95,15 +95,14 @@ def _year_choices(years) -> list[tuple]:
     return [("", _("All years"))] + [(year, fiscal_year_label(year)) for year in years]
 
 
-def _fiscal_years(model) -> range:
-    """Every fiscal year from the newest to the oldest on record, newest first.
+def fiscal_year_choices(records: QuerySet) -> list[tuple]:
+    """ "All years" and every fiscal year from the newest to the oldest of ``records``.
 
     Min and Max are two index look-ups; a DISTINCT over the column would read every row.
     """
-    span = model.objects.aggregate(first=Min("fiscal_year"), last=Max("fiscal_year"))
-    if span["first"] is None:
-        return range(0)
-    return range(span["last"], span["first"] - 1, -1)
+    span = records.aggregate(first=Min("fiscal_year"), last=Max("fiscal_year"))
+    years = range(span["last"], span["first"] - 1, -1) if span["first"] is not None else []
+    return _year_choices(years)
 
 
 class CatalogueFilterForm(_BodyChoiceMixin, PublicFilterForm):
@@ -135,7 +134,7 @@ class CatalogueFilterForm(_BodyChoiceMixin, PublicFilterForm):
 
     def __init__(self, data=None, **kwargs):
         super().__init__(data, **kwargs)
-        self.fields["fiscal_year"].choices = _year_choices(_fiscal_years(Operation))
+        self.fields["fiscal_year"].choices = fiscal_year_choices(Operation.objects.all())
         self._load_bodies()
         # The departments depend on the body: read its raw value now so the department's
         # choices are known before validation. Without a body there is nothing to choose.
@@ -181,7 +180,7 @@ class ProposalFilterForm(_BodyChoiceMixin, PublicFilterForm):
 
     def __init__(self, data=None, **kwargs):
         super().__init__(data, **kwargs)
-        self.fields["fiscal_year"].choices = _year_choices(_fiscal_years(Proposal))
+        self.fields["fiscal_year"].choices = fiscal_year_choices(Proposal.objects.all())
         self._load_bodies()
 
     def proposal_filters(self) -> dict:

@@ -10,7 +10,6 @@ from typing import Any
 from django import forms
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.db import transaction
-from django.db.models import Max, Min
 from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy
 
@@ -18,9 +17,8 @@ from accounts.models import GovernmentBody, Organization, User
 
 from . import services
 from .fiscal import fiscal_year_of
-from .forms import PublicFilterForm
+from .forms import PublicFilterForm, fiscal_year_choices
 from .models import Contract, Department, Operation, Proposal
-from .templatetags.register_tags import fiscal_year_label
 
 FISCAL_YEAR_MIN = 1989
 FISCAL_YEAR_MAX = 2100
@@ -198,12 +196,6 @@ class OperationForm(ServiceFormMixin, forms.ModelForm):
         )
 
 
-def _year_span(queryset) -> list[tuple[Any, Any]]:
-    span = queryset.aggregate(first=Min("fiscal_year"), last=Max("fiscal_year"))
-    years = range(span["last"], span["first"] - 1, -1) if span["first"] is not None else []
-    return [("", _("All years"))] + [(year, fiscal_year_label(year)) for year in years]
-
-
 class OfficerCatalogueFilterForm(PublicFilterForm):
     """The officer's own catalogue: keyword, fiscal year, department."""
 
@@ -222,7 +214,8 @@ class OfficerCatalogueFilterForm(PublicFilterForm):
 
     def __init__(self, data: Any = None, *, body: GovernmentBody, **kwargs: Any) -> None:
         super().__init__(data, **kwargs)
-        self.fields["fiscal_year"].choices = _year_span(Operation.objects.filter(body=body))
+        operations = Operation.objects.filter(body=body)
+        self.fields["fiscal_year"].choices = fiscal_year_choices(operations)
         self.fields["department"].choices = [
             ("", _("All departments")),
             *Department.objects.filter(body=body).values_list("pk", "name"),
@@ -264,7 +257,7 @@ class OfficerProposalFilterForm(PublicFilterForm):
 
     def __init__(self, data: Any = None, *, body: GovernmentBody, **kwargs: Any) -> None:
         super().__init__(data, **kwargs)
-        self.fields["fiscal_year"].choices = _year_span(Proposal.objects.filter(body=body))
+        self.fields["fiscal_year"].choices = fiscal_year_choices(Proposal.objects.filter(body=body))
 
     def register_filters(self) -> dict[str, Any]:
         data = self.cleaned_data
