@@ -15,6 +15,7 @@ urlpatterns = [
     path("api/schema/", SpectacularAPIView.as_view(), name="api-schema"),
     path("api/docs/", SpectacularSwaggerView.as_view(url_name="api-schema"), name="api-docs"),
     path("api/v1/", include("proposals.api_urls")),
+    path("api/v1/", include("fund.api_urls")),
     path("organizations/", include("accounts.organization_urls")),
     path("gov/", include("proposals.officer_urls")),
     path("cso/", include("proposals.cso_urls")),

@@ -9,7 +9,7 @@ import datetime as dt
 from collections.abc import Iterable
 from dataclasses import dataclass
 
-from django.db.models import F, OuterRef, QuerySet, Subquery, Sum, Value
+from django.db.models import F, OuterRef, Q, QuerySet, Subquery, Sum, Value
 from django.db.models.functions import Coalesce
 from django.utils import timezone
 
@@ -178,3 +178,88 @@ def fiscal_years_of_open_projects() -> list[int]:
         .distinct()
         .order_by("-proposal__fiscal_year")
     )
+
+
+# --- Unfunded proposals (the government's and the foundation's view) ---------------------------
+
+# A project in one of these states still stands for its proposal; a cancelled one does not, so
+# its proposal is unfunded again (and could be listed anew).
+STANDING_STATES = (Project.State.DRAFT, Project.State.OPEN, Project.State.CLOSED)
+
+
+@dataclass(frozen=True)
+class UnfundedProposal:
+    """An adopted proposal without budget that no project has funded (yet).
+
+    ``project`` is the project listing it (draft, open or closed, under its goal), or None when it
+    is not listed — or its project was cancelled. Yen figures are None for an unlisted proposal.
+    """
+
+    proposal: Proposal
+    project: Project | None
+    raised: int | None
+
+    @property
+    def goal(self) -> int | None:
+        return self.project.goal_yen if self.project else None
+
+    @property
+    def gap(self) -> int | None:
+        """goal − raised; None when no project lists the proposal."""
+        return self.project.goal_yen - self.raised if self.project else None
+
+    @property
+    def deadline(self) -> dt.datetime | None:
+        """The project's fundraising close; None when no project lists the proposal."""
+        return self.project.closes_at if self.project else None
+
+    @property
+    def deadline_date(self) -> dt.date | None:
+        """The deadline's date in Japan time."""
+        return self.deadline.astimezone(JAPAN).date() if self.deadline else None
+
+
+def unfunded_proposals(
+    *, body: GovernmentBody | int | None = None, fiscal_year: int | None = None
+) -> list[UnfundedProposal]:
+    """Adopted (or partially adopted) proposals with budget provision "no" that are not listed as
+    a project (or whose project was cancelled), or listed (draft, open or closed) and under goal.
+
+    Two queries, however many: the proposals with their project, then one aggregate of the
+    designated balances. Newest fiscal year first, then by body and reference.
+    """
+    proposals = (
+        Proposal.objects.filter(
+            decision__in=Proposal.ADOPTED_DECISIONS,
+            budget_provision=Proposal.BudgetProvision.NO,
+        )
+        .filter(
+            Q(project__isnull=True)
+            | Q(project__state__in=(*STANDING_STATES, Project.State.CANCELLED))
+        )
+        .select_related("body", "organization", "project")
+        .order_by("-fiscal_year", "body__code", "reference", "pk")
+    )
+    if body is not None:
+        proposals = proposals.filter(body=body)
+    if fiscal_year:
+        proposals = proposals.filter(fiscal_year=fiscal_year)
+    proposals = list(proposals)
+
+    def standing(proposal: Proposal) -> Project | None:
+        project = getattr(proposal, "project", None)  # RelatedObjectDoesNotExist → None
+        return project if project and project.state in STANDING_STATES else None
+
+    balances = designated_balances(
+        project.pk for proposal in proposals if (project := standing(proposal))
+    )
+    rows = []
+    for proposal in proposals:
+        project = standing(proposal)
+        if project is None:
+            rows.append(UnfundedProposal(proposal=proposal, project=None, raised=None))
+            continue
+        raised = balances.get(project.pk, 0)
+        if raised < project.goal_yen:
+            rows.append(UnfundedProposal(proposal=proposal, project=project, raised=raised))
+    return rows

@@ -8,6 +8,7 @@ app_name = "fund"
 urlpatterns = [
     path("", views.project_list, name="project-list"),
     path("<int:pk>/", views.project_detail, name="project-detail"),
+    path("unfunded/", views.unfunded, name="unfunded"),
     # The foundation's staff pages.
     path("staff/", views.staff_projects, name="staff-projects"),
     path("staff/new/<int:proposal_pk>/", views.project_create, name="project-create"),

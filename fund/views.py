@@ -9,9 +9,12 @@ through their states. Views stay thin: forms validate (``fund.forms``), the serv
 write the history (``fund.services``), selectors read (``fund.selectors``).
 """
 
+from functools import wraps
 from typing import Any
 
+from django import forms
 from django.contrib import messages
+from django.contrib.auth.decorators import login_required
 from django.core.exceptions import PermissionDenied
 from django.core.paginator import Paginator
 from django.http import Http404, HttpRequest, HttpResponse
@@ -21,8 +24,11 @@ from django.utils.translation import gettext_lazy
 from django.views.decorators.http import require_http_methods, require_POST, require_safe
 
 from accounts.access import require_area
-from accounts.policy import may
+from accounts.models import GovernmentBody
+from accounts.policy import may, roles_of
+from proposals.forms import PublicFilterForm
 from proposals.models import Proposal
+from proposals.templatetags.register_tags import fiscal_year_label
 
 from . import selectors, services
 from .forms import ProjectFilterForm, ProjectForm, TransitionForm, transition_forms
@@ -230,3 +236,111 @@ def project_edit(request: HttpRequest, pk: int) -> HttpResponse:
         messages.error(request, " ".join(str(e) for e in form.non_field_errors()))
         return redirect("fund:staff-project", pk)
     return _render_staff_project(request, _staff_project(pk), edit_form=form)
+
+
+# --- Unfunded proposals (government staff; foundation staff and the site admin) ----------------
+
+UNFUNDED_PAGE_SIZE = 50
+
+
+def unfunded_scope(user: Any) -> int | bool:
+    """Whose unfunded proposals the user may see: True for every body (foundation staff, the
+    site admin), a body id for a government officer (their own body only), False for no one."""
+    if may(user, "foundation.area"):
+        return True
+    roles = roles_of(user)
+    if roles.is_government_staff:
+        return roles.body_id
+    return False
+
+
+def require_unfunded_access(view):
+    """Signed in, then government staff, foundation staff or the site admin; otherwise a 403."""
+
+    @wraps(view)
+    @login_required
+    def wrapped(request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponse:
+        if unfunded_scope(request.user) is False:
+            raise PermissionDenied(_("This part of the site is not open to your account."))
+        return view(request, *args, **kwargs)
+
+    return wrapped
+
+
+class UnfundedFilterForm(PublicFilterForm):
+    """Fiscal year, and the body for those who see every body. Bad values are dropped."""
+
+    body = forms.ChoiceField(
+        label=gettext_lazy("Government body"),
+        required=False,
+        error_messages={
+            "invalid_choice": gettext_lazy(
+                "No government body has the code “%(value)s”; showing all bodies."
+            )
+        },
+    )
+    fiscal_year = forms.TypedChoiceField(
+        label=gettext_lazy("Fiscal year"),
+        required=False,
+        coerce=int,
+        empty_value=None,
+        error_messages={
+            "invalid_choice": gettext_lazy(
+                "There is no fiscal year “%(value)s” here; showing all years."
+            )
+        },
+    )
+
+    field_order = ["body", "fiscal_year"]
+
+    def __init__(self, data: Any = None, *, all_bodies: bool, **kwargs: Any) -> None:
+        super().__init__(data, **kwargs)
+        if all_bodies:
+            self.bodies = {b.code: b for b in GovernmentBody.objects.only("code", "name")}
+            self.fields["body"].choices = [("", _("All bodies"))] + [
+                (code, b.name) for code, b in self.bodies.items()
+            ]
+        else:
+            self.bodies = {}
+            del self.fields["body"]
+        years = (
+            Proposal.objects.filter(
+                decision__in=Proposal.ADOPTED_DECISIONS,
+                budget_provision=Proposal.BudgetProvision.NO,
+            )
+            .values_list("fiscal_year", flat=True)
+            .distinct()
+            .order_by("-fiscal_year")
+        )
+        self.fields["fiscal_year"].choices = [("", _("All years"))] + [
+            (year, fiscal_year_label(year)) for year in years
+        ]
+
+    def clean_body(self) -> GovernmentBody | None:
+        return self.bodies.get(self.cleaned_data["body"])
+
+
+@require_unfunded_access
+@require_safe
+def unfunded(request: HttpRequest) -> HttpResponse:
+    scope = unfunded_scope(request.user)
+    all_bodies = scope is True
+    form = UnfundedFilterForm(request.GET, all_bodies=all_bodies)
+    form.is_valid()  # invalid filters are reported and left out
+    data = form.cleaned_data
+    body = data.get("body") if all_bodies else scope
+    rows = selectors.unfunded_proposals(body=body, fiscal_year=data.get("fiscal_year"))
+    page = Paginator(rows, UNFUNDED_PAGE_SIZE).get_page(form.page_number)
+    own_body = None if all_bodies else GovernmentBody.objects.filter(pk=scope).first()
+    return render(
+        request,
+        "fund/unfunded.html",
+        {
+            "form": form,
+            "page_obj": page,
+            "page_range": page.paginator.get_elided_page_range(page.number),
+            "query": form.clean_query(),
+            "all_bodies": all_bodies,
+            "own_body": own_body,
+        },
+    )

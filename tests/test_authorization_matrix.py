@@ -309,6 +309,35 @@ CASES: list[Case] = [
         lambda w: reverse("fund:staff-projects"),
         outcomes(403, anonymous=LOGIN, f=roles(OK, FOUNDATION), site_admin=OK),
     ),
+    page(
+        "unfunded proposals",
+        lambda w: reverse("fund:unfunded"),
+        outcomes(
+            403,
+            anonymous=LOGIN,
+            prefecture_staff=OK,
+            municipality_staff=OK,
+            f=roles(OK, FOUNDATION),
+            site_admin=OK,
+        ),
+    ),
+    Case(
+        "api unfunded proposals",
+        lambda w: "/api/v1/unfunded-proposals/",
+        outcomes(
+            403,
+            prefecture_staff=OK,
+            municipality_staff=OK,
+            f=roles(OK, FOUNDATION),
+            site_admin=OK,
+        ),
+    ),
+    page("api projects", lambda w: "/api/v1/projects/", PUBLIC),
+    Case(
+        "api draft project",
+        lambda w: f"/api/v1/projects/{w.draft_project.pk}/",
+        outcomes(404, programme_officer=OK, site_admin=OK),
+    ),
     # The Django admin: the site admin only.
     page("admin", lambda w: reverse("admin:index"), outcomes(LOGIN, site_admin=OK)),
     # --- Actions ---------------------------------------------------------------------------
