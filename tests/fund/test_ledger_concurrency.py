@@ -28,12 +28,16 @@ def _race(project) -> tuple[int, list[BaseException]]:
 
     def slow_balance(account):
         # Widen the window between writing the postings and checking the fund, the same in
-        # both runs, so the race shows reliably when nothing serialises the clients.
-        time.sleep(0.1)
+        # both runs, so the race shows reliably when nothing serialises the clients (a busy CI
+        # machine once let three clients commit inside a 0.1 s window).
+        time.sleep(0.3)
         return real_balance(account)
 
     def client(n: int) -> None:
         try:
+            # Connect before the start line: opening ten connections at once can take longer
+            # than the window and would serialise the clients by accident.
+            connection.ensure_connection()
             barrier.wait()
             post_entry(
                 kind="grant_approved",
