@@ -38,6 +38,7 @@ format: install
 
 bench: messages
 	$(PY) bench/register.py
+	$(PY) bench/donations.py
 
 clean:
 	rm -rf $(VENV) db.sqlite3 staticfiles

@@ -117,6 +117,15 @@ RULES: dict[str, Rule] = {
     "organization.manage_members": lambda r, org: r.site_admin or r.admin_of(_organization_id(org)),
     # The fund: programme officers list projects and move them through their states.
     "project.manage": lambda r, _: r.site_admin or "programme_officer" in r.foundation,
+    # Gifts: finance staff refund; foundation staff see every donation; an organisation's
+    # members see the money raised for their proposals' projects (and consenting donors).
+    "gift.refund": lambda r, _: r.site_admin or "finance" in r.foundation,
+    "donation.view_any": lambda r, _: r.site_admin or r.is_foundation_staff,
+    "project.view_money": lambda r, project: (
+        r.site_admin
+        or r.is_foundation_staff
+        or r.member_of(project.proposal.organization_id if project is not None else None)
+    ),
     # Areas of the site.
     "government.area": lambda r, _: r.is_government_staff,
     "foundation.area": lambda r, _: r.site_admin or r.is_foundation_staff,

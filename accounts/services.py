@@ -341,6 +341,8 @@ def personal_data_export(*, user: User) -> dict[str, Any]:
     from rest_framework.authtoken.models import Token
 
     ProposalEvent = apps.get_model("proposals", "ProposalEvent")
+    # Gifts live in a later app; looked up by name so accounts does not import it.
+    Donation = apps.get_model("donations", "Donation")
     staff = GovernmentStaff.objects.filter(user=user).select_related("body").first()
     token = Token.objects.filter(user=user).first()
     events = AccountEvent.objects.filter(Q(subject=user) | Q(actor=user)).select_related(
@@ -422,6 +424,36 @@ def personal_data_export(*, user: User) -> dict[str, Any]:
             }
             for e in ProposalEvent.objects.filter(actor=user).select_related("proposal")
         ],
+        "donations": [
+            {
+                "id": str(d.pk),
+                "project": d.project.title if d.project else None,
+                "amount": d.amount,
+                "frequency": d.frequency,
+                "status": d.status,
+                "created_at": _when(d.created_at),
+                "email": d.email,
+                "name": d.name,
+                "postal_code": d.postal_code,
+                "address": d.address,
+                "display_name": d.display_name,
+                "publish_name": d.publish_name,
+                "message": d.message,
+                "share_contact": d.share_contact,
+                "wants_receipt": d.wants_receipt,
+                "gifts": [
+                    {
+                        "amount": g.amount,
+                        "refunded_amount": g.refunded_amount,
+                        "received_at": _when(g.received_at),
+                    }
+                    for g in d.gifts.all()
+                ],
+            }
+            for d in Donation.objects.filter(Q(donor=user) | Q(email__iexact=user.email))
+            .select_related("project")
+            .prefetch_related("gifts")
+        ],
         "account_history": [
             {
                 "action": e.action,
@@ -460,6 +492,7 @@ def account_close(*, user: User) -> User:
     """
     from allauth.account.models import EmailAddress
     from allauth.mfa.models import Authenticator
+    from django.apps import apps
     from django.utils.text import get_text_list
     from rest_framework.authtoken.models import Token
 
@@ -492,6 +525,22 @@ def account_close(*, user: User) -> User:
     Membership.objects.filter(user=user).delete()
     GovernmentStaff.objects.filter(user=user).delete()
     FoundationRole.objects.filter(user=user).delete()
+    # Their gifts stay (accounting records) and so do the receipts issued, which carry their own
+    # copy of name and address as tax law requires; the donations lose what identifies the
+    # person: the public name and message, the consents, the contact details.
+    apps.get_model("donations", "Donation").objects.filter(
+        Q(donor=user) | Q(email__iexact=old_email)
+    ).update(
+        donor=None,
+        email=new_email,
+        name="",
+        postal_code="",
+        address="",
+        display_name="",
+        publish_name=False,
+        message="",
+        share_contact=False,
+    )
     user.groups.clear()
     user.user_permissions.clear()
 

@@ -234,6 +234,31 @@ globals().update(email_settings(env("EMAIL_URL")))
 DEFAULT_FROM_EMAIL = env("DEFAULT_FROM_EMAIL", "Civic Fund <noreply@civicfund.localhost>")
 SERVER_EMAIL = DEFAULT_FROM_EMAIL
 
+# Payments. With STRIPE_SECRET_KEY set, gifts go through Stripe Checkout; without it, through
+# the offline demo provider (a local checkout page; no real money). STRIPE_API_BASE points the
+# SDK at another server (the tests' local fake Stripe).
+STRIPE_SECRET_KEY = env("STRIPE_SECRET_KEY")
+STRIPE_WEBHOOK_SECRET = env("STRIPE_WEBHOOK_SECRET")
+STRIPE_API_BASE = env("STRIPE_API_BASE")
+# Card-testing defence: checkouts started per IP, per donor (email or browser session) and in
+# total, within each window of CHECKOUT_RATE_WINDOW seconds.
+CHECKOUT_RATE_WINDOW = int(env("CHECKOUT_RATE_WINDOW", "600"))
+CHECKOUT_LIMIT_PER_IP = int(env("CHECKOUT_LIMIT_PER_IP", "10"))
+CHECKOUT_LIMIT_PER_DONOR = int(env("CHECKOUT_LIMIT_PER_DONOR", "5"))
+CHECKOUT_LIMIT_TOTAL = int(env("CHECKOUT_LIMIT_TOTAL", "2000"))
+
+# The site's public address, for links in emails (there is no request to build them from).
+SITE_URL = env("SITE_URL", "http://127.0.0.1:8000").rstrip("/")
+
+# The foundation, as printed on tax receipts (寄附金受領証明書).
+FOUNDATION_NAME = env("FOUNDATION_NAME", "公益財団法人 佐賀未来創造基金（デモ）")
+FOUNDATION_ADDRESS = env("FOUNDATION_ADDRESS", "〒840-0000 佐賀県佐賀市（デモ住所）")
+FOUNDATION_CERTIFICATION = env(
+    "FOUNDATION_CERTIFICATION",
+    "公益社団法人及び公益財団法人の認定等に関する法律に基づく公益財団法人（デモ：認定番号なし）",
+)
+FOUNDATION_REPRESENTATIVE = env("FOUNDATION_REPRESENTATIVE", "理事長 山田 太郎（デモ）")
+
 LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,

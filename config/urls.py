@@ -16,9 +16,13 @@ urlpatterns = [
     path("api/docs/", SpectacularSwaggerView.as_view(url_name="api-schema"), name="api-docs"),
     path("api/v1/", include("proposals.api_urls")),
     path("api/v1/", include("fund.api_urls")),
+    path("api/v1/", include("donations.api_urls")),
     path("organizations/", include("accounts.organization_urls")),
     path("gov/", include("proposals.officer_urls")),
     path("cso/", include("proposals.cso_urls")),
+    # The public project pages (/projects/, /projects/<pk>/…) are donations' gift pages, so
+    # donations comes before fund's staff pages under /projects/.
+    path("", include("donations.urls")),
     path("projects/", include("fund.urls")),
     path("", include("accounts.urls")),
     path("", include("proposals.urls")),

@@ -23,6 +23,27 @@ CREDIT_NORMAL = frozenset(
 )
 
 
+class EntryKind:
+    """The kinds of journal entry: one per event of DOMAIN.md §2's table."""
+
+    POOL_PLEDGED = "pool_pledged"
+    PLEDGE_PAID = "pledge_paid"
+    GIFT_SUCCEEDED = "gift_succeeded"
+    MATCH_ALLOCATED = "match_allocated"
+    GIFT_REFUNDED = "gift_refunded"  # a refund, or a dispute the foundation lost
+    MATCH_RELEASED = "match_released"
+    POOL_ENDED = "pool_ended"
+    PAYOUT = "payout"
+    GRANT_APPROVED = "grant_approved"
+    TRANCHE_PAID = "tranche_paid"
+    GRANT_CANCELLED = "grant_cancelled"
+
+    # What a project has raised: gifts and matches less refunds and released matches. Grants
+    # draw on the same account later without lowering what was raised.
+    RAISING = (GIFT_SUCCEEDED, GIFT_REFUNDED, MATCH_ALLOCATED, MATCH_RELEASED)
+    MATCHING = (MATCH_ALLOCATED, MATCH_RELEASED)
+
+
 class LedgerError(Exception):
     """An entry the ledger refuses: unbalanced, not whole yen, or overdrawing a fund."""
 

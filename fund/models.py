@@ -71,7 +71,8 @@ class Project(models.Model):
         return self.title
 
     def get_absolute_url(self) -> str:
-        return reverse("fund:project-detail", args=[self.pk])
+        # The public page lives with the gift pages (a URL name, not an import of donations).
+        return reverse("donations:project-detail", args=[self.pk])
 
 
 class ProjectEvent(models.Model):

@@ -17,7 +17,7 @@ from accounts.models import GovernmentBody
 from proposals.fiscal import JAPAN
 from proposals.models import Proposal
 
-from .ledger import balance, designated
+from .ledger import EntryKind
 from .models import LedgerAccount, Posting, Project
 
 SORTS = ("ending", "needed")
@@ -58,47 +58,58 @@ def days_left(project: Project, *, now: dt.datetime | None = None) -> int | None
     return (project.closes_at.astimezone(JAPAN).date() - today).days
 
 
-def _progress(project: Project, raised: int, now: dt.datetime | None = None) -> Progress:
-    # raised: the designated account's balance — gifts, and matches once they exist, less
-    # refunds. TODO(grants): once grants post against the account, count what came in rather
-    # than what is left.
-    # TODO(match pools, issue 4): matched = the "match allocated" credits to the account.
-    # TODO(donations, issue 4): donors = distinct donors of the project's succeeded gifts.
+def _progress(
+    project: Project, money: tuple[int, int], donors: int, now: dt.datetime | None = None
+) -> Progress:
+    raised, matched = money
     return Progress(
         raised=raised,
-        matched=0,
+        matched=matched,
         goal=project.goal_yen,
-        donors=0,
+        donors=donors,
         days_left=days_left(project, now=now),
     )
 
 
-def project_progress(project: Project) -> Progress:
-    """One project's progress, read from the ledger."""
-    return _progress(project, balance(designated(project)))
+def raised_and_matched(project_ids: Iterable[int]) -> dict[int, tuple[int, int]]:
+    """Each project's (raised, matched) in yen, in ONE aggregate query whatever the number.
 
-
-def designated_balances(project_ids: Iterable[int]) -> dict[int, int]:
-    """Each project's designated balance, in ONE aggregate query whatever the number."""
+    Raised: gifts and matches credited to its designated account, less refunds and released
+    matches — what came in, not what is left once grants draw on it. Matched: the matches alone.
+    """
+    raising = Q(entry__kind__in=EntryKind.RAISING)
+    matching = Q(entry__kind__in=EntryKind.MATCHING)
     rows = (
         Posting.objects.filter(
             account__kind=LedgerAccount.Kind.DESIGNATED, account__project_id__in=list(project_ids)
         )
         .values("account__project_id")
-        .annotate(total=Sum("amount"))
+        .annotate(
+            raised=Coalesce(Sum("amount", filter=raising), 0),
+            matched=Coalesce(Sum("amount", filter=matching), 0),
+        )
         .order_by()
-        .values_list("account__project_id", "total")
+        .values_list("account__project_id", "raised", "matched")
     )
     # Designated accounts are credit-normal: credits are negative postings.
-    return {project_id: -total for project_id, total in rows}
+    return {project_id: (-raised, -matched) for project_id, raised, matched in rows}
 
 
-def progress_for(projects: Iterable[Project]) -> dict[int, Progress]:
+def project_progress(project: Project, *, donors: int = 0) -> Progress:
+    """One project's progress, read from the ledger. ``donors`` comes from the gifts (donations
+    counts them; the fund does not know donors)."""
+    return _progress(project, raised_and_matched([project.pk]).get(project.pk, (0, 0)), donors)
+
+
+def progress_for(
+    projects: Iterable[Project], *, donors: dict[int, int] | None = None
+) -> dict[int, Progress]:
     """The progress of many projects (a page of the list), by project id: one query."""
     projects = list(projects)
-    balances = designated_balances(p.pk for p in projects)
+    money = raised_and_matched(p.pk for p in projects)
+    donors = donors or {}
     now = timezone.now()
-    return {p.pk: _progress(p, balances.get(p.pk, 0), now) for p in projects}
+    return {p.pk: _progress(p, money.get(p.pk, (0, 0)), donors.get(p.pk, 0), now) for p in projects}
 
 
 def _with_proposal(projects: QuerySet[Project]) -> QuerySet[Project]:
@@ -132,7 +143,9 @@ def open_projects(
         return projects.order_by("closes_at", "pk")
     posted = (
         Posting.objects.filter(
-            account__kind=LedgerAccount.Kind.DESIGNATED, account__project_id=OuterRef("pk")
+            account__kind=LedgerAccount.Kind.DESIGNATED,
+            account__project_id=OuterRef("pk"),
+            entry__kind__in=EntryKind.RAISING,
         )
         .values("account__project_id")
         .annotate(total=Sum("amount"))
@@ -250,7 +263,7 @@ def unfunded_proposals(
         project = getattr(proposal, "project", None)  # RelatedObjectDoesNotExist → None
         return project if project and project.state in STANDING_STATES else None
 
-    balances = designated_balances(
+    money = raised_and_matched(
         project.pk for proposal in proposals if (project := standing(proposal))
     )
     rows = []
@@ -259,7 +272,7 @@ def unfunded_proposals(
         if project is None:
             rows.append(UnfundedProposal(proposal=proposal, project=None, raised=None))
             continue
-        raised = balances.get(project.pk, 0)
+        raised = money.get(project.pk, (0, 0))[0]
         if raised < project.goal_yen:
             rows.append(UnfundedProposal(proposal=proposal, project=project, raised=raised))
     return rows

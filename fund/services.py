@@ -23,6 +23,7 @@ from accounts.policy import may
 from proposals.models import Proposal
 
 from .models import DEFAULT_FEE_RATE_BP, Project, ProjectEvent
+from .selectors import raised_and_matched
 
 State = Project.State
 MAX_FEE_RATE_BP = 10_000
@@ -44,8 +45,8 @@ TRANSITIONS: dict[str, Transition] = {
         target=State.OPEN,
         label=gettext_lazy("Open for gifts"),
     ),
-    # TODO(donations): a project with close_at_goal set is closed by the gift that reaches
-    # its goal, through this same transition (actor: the system).
+    # A project with close_at_goal set is also closed by the gift that reaches its goal
+    # (``close_if_goal_reached``, no actor: the system).
     "close": Transition(
         sources=frozenset({State.OPEN}),
         target=State.CLOSED,
@@ -84,7 +85,13 @@ def _check_actor(actor: User | None) -> None:
 
 
 def _record(
-    project: Project, *, action: str, from_state: str, actor: User, note: str = ""
+    project: Project,
+    *,
+    action: str,
+    from_state: str,
+    actor: User | None,
+    note: str = "",
+    source: str = "",
 ) -> ProjectEvent:
     return ProjectEvent.objects.create(
         project=project,
@@ -93,6 +100,7 @@ def _record(
         to_state=project.state,
         actor=actor,
         note=note,
+        source=source,
     )
 
 
@@ -209,6 +217,32 @@ def project_transition(*, project: Project, action: str, actor: User, note: str 
     project.save(update_fields=["state", "updated_at"])
     _record(project, action=action, from_state=from_state, actor=actor, note=note.strip())
     return project
+
+
+@transaction.atomic
+def close_if_goal_reached(project_id: int, *, source: str) -> bool:
+    """Close an open project set to close at its goal once what it raised reaches the goal.
+
+    Called by the system after a gift is recorded (no actor; ``source`` says what triggered it).
+    Returns True if this call closed it; safe to call twice at once (the row is locked).
+    """
+    project = Project.objects.select_for_update().get(pk=project_id)
+    if project.state != State.OPEN or not project.close_at_goal:
+        return False
+    raised, _matched = raised_and_matched([project.pk]).get(project.pk, (0, 0))
+    if raised < project.goal_yen:
+        return False
+    project.state = TRANSITIONS["close"].target
+    project.save(update_fields=["state", "updated_at"])
+    _record(
+        project,
+        action="close",
+        from_state=State.OPEN,
+        actor=None,
+        source=source,
+        note=_("The goal was reached."),
+    )
+    return True
 
 
 # The public texts, the goal and the window change while the project is a draft or open; the

@@ -1,4 +1,8 @@
-"""The fund's pages, mounted at /projects/ under the ``fund`` namespace."""
+"""The fund's pages, mounted at /projects/ under the ``fund`` namespace.
+
+The public project list and pages (/projects/, /projects/<pk>/) are ``donations`` URLs, matched
+first (config/urls.py).
+"""
 
 from django.urls import path
 
@@ -6,8 +10,6 @@ from . import views
 
 app_name = "fund"
 urlpatterns = [
-    path("", views.project_list, name="project-list"),
-    path("<int:pk>/", views.project_detail, name="project-detail"),
     path("unfunded/", views.unfunded, name="unfunded"),
     # The foundation's staff pages.
     path("staff/", views.staff_projects, name="staff-projects"),

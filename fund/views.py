@@ -1,7 +1,6 @@
-"""The fund's pages: open projects for everyone, and the programme officers' staff pages.
+"""The fund's staff pages, and the unfunded proposals for government and foundation staff.
 
-Public: the list of open projects and each project's page. Drafts and cancelled projects are not
-public: they answer 404 unless the visitor may manage projects.
+The public list of open projects and each project's page are gift pages: ``donations.views``.
 
 Staff (``/projects/staff/``): foundation staff see every project and the adopted proposals the
 government did not budget; programme officers (``project.manage``) list them and move projects
@@ -31,57 +30,12 @@ from proposals.models import Proposal
 from proposals.templatetags.register_tags import fiscal_year_label
 
 from . import selectors, services
-from .forms import ProjectFilterForm, ProjectForm, TransitionForm, transition_forms
+from .forms import ProjectForm, TransitionForm, transition_forms
 from .models import Project, ProjectEvent
 
-PAGE_SIZE = 24
 STAFF_PAGE_SIZE = 50
 AREA = "foundation.area"
 MANAGE = "project.manage"
-
-
-# --- Public pages ------------------------------------------------------------------------------
-
-
-@require_safe
-def project_list(request: HttpRequest) -> HttpResponse:
-    form = ProjectFilterForm(request.GET)
-    form.is_valid()  # invalid filters are reported and left out
-    page = Paginator(selectors.open_projects(**form.project_filters()), PAGE_SIZE).get_page(
-        form.page_number
-    )
-    progress = selectors.progress_for(page.object_list)
-    return render(
-        request,
-        "fund/project_list.html",
-        {
-            "form": form,
-            "page_obj": page,
-            "page_range": page.paginator.get_elided_page_range(page.number),
-            "query": form.clean_query(),
-            "cards": [(project, progress[project.pk]) for project in page.object_list],
-        },
-    )
-
-
-@require_safe
-def project_detail(request: HttpRequest, pk: int) -> HttpResponse:
-    project = selectors.public_project(pk)
-    if project is None:
-        raise Http404
-    if project.state not in selectors.PUBLIC_STATES and not may(request.user, MANAGE):
-        raise Http404
-    return render(
-        request,
-        "fund/project_detail.html",
-        {
-            "project": project,
-            "proposal": project.proposal,
-            "progress": selectors.project_progress(project),
-            "is_public": project.state in selectors.PUBLIC_STATES,
-            "may_manage": may(request.user, MANAGE),
-        },
-    )
 
 
 # --- Staff pages -------------------------------------------------------------------------------
@@ -157,8 +111,8 @@ def _history(project: Project) -> list[dict[str, Any]]:
         {
             "event": event,
             "label": HISTORY_LABELS.get(event.action, event.action),
-            "from_state": STATE_LABELS.get(event.from_state, event.from_state),
-            "to_state": STATE_LABELS.get(event.to_state, event.to_state),
+            "before": STATE_LABELS.get(event.from_state, event.from_state),
+            "after": STATE_LABELS.get(event.to_state, event.to_state),
             "actor": (event.actor.get_full_name() or event.actor.email) if event.actor else "",
         }
         for event in ProjectEvent.objects.filter(project=project).select_related("actor")

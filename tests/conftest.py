@@ -80,3 +80,50 @@ def _japanese_defaults(settings):
     """Tests see the site as a first-time visitor does: Japanese, Japan time."""
     settings.LANGUAGE_CODE = "ja"
     settings.TIME_ZONE = "Asia/Tokyo"
+
+
+def forget_checkout_counters() -> None:
+    """Drop the card-testing counters from the cache — only those: with Redis the same server
+    is Celery's broker."""
+    from django.core.cache import cache
+
+    if settings.REDIS_URL:
+        client = cache._cache.get_client(write=True)
+        for key in client.scan_iter(match="*checkout:*"):
+            client.delete(key)
+    else:
+        cache.clear()
+
+
+@pytest.fixture(autouse=True)
+def _fresh_checkout_counters():
+    """Each test starts with no card-testing counters (they live in the cache)."""
+    forget_checkout_counters()
+
+
+@pytest.fixture(autouse=True)
+def _ledger_checked_after_each_test(request, django_db_blocker):
+    """Every test that uses the database ends with the same checks as ``manage.py
+    check_ledger`` (tests that break the ledger on purpose are marked ``ledger_left_broken``)."""
+    yield
+    uses_db = request.node.get_closest_marker("django_db") or {
+        "db",
+        "transactional_db",
+        "live_server",
+    } & set(request.fixturenames)
+    if not uses_db or request.node.get_closest_marker("ledger_left_broken"):
+        return
+    from fund.checks import run_checks
+
+    with django_db_blocker.unblock():
+        assert run_checks() == {}
+
+
+@pytest.fixture(autouse=True)
+def _tasks_run_in_process(monkeypatch):
+    """Celery tasks (event processing, receipts) run in-process in tests, even when REDIS_URL
+    names a broker: the PostgreSQL + Redis run has no worker, except in the tests that start a
+    real one (tests/donations/test_worker.py), which turn this off for themselves."""
+    from config.celery import app
+
+    monkeypatch.setitem(app.conf, "task_always_eager", True)

@@ -11,6 +11,7 @@ from accounts.models import (
     Organization,
     User,
 )
+from donations.models import Donation, Gift
 from fund.models import Project
 from proposals.models import (
     Department,
@@ -181,3 +182,52 @@ class ProjectFactory(factory.django.DjangoModelFactory):
     closes_at = dt.datetime(2027, 3, 31, 23, 59, tzinfo=ZoneInfo("Asia/Tokyo"))
     state = Project.State.OPEN
     created_by = factory.SubFactory(UserFactory)
+
+
+class DonationFactory(factory.django.DjangoModelFactory):
+    """A donation as the checkout leaves it (pending, demo provider)."""
+
+    class Meta:
+        model = Donation
+
+    project = factory.SubFactory(ProjectFactory)
+    amount = 3000
+    frequency = Donation.Frequency.ONCE
+    provider = Donation.Provider.DEMO
+    email = factory.Sequence(lambda n: f"donor{n}@example.jp")
+    name = "佐賀 花子"
+    postal_code = "840-0041"
+    address = "佐賀県佐賀市城内1-1-59"
+
+
+def give(
+    project: Project | None,
+    amount: int = 3000,
+    *,
+    payment_id: str | None = None,
+    received_at: dt.datetime | None = None,
+    **donation_fields,
+) -> Gift:
+    """A succeeded gift recorded by the pipeline's own step (``_record_gift``): gift, ledger entry,
+    history and (after commit) the receipt task — as a paid checkout would."""
+    from django.db import transaction
+    from django.utils import timezone
+
+    from donations import services
+    from donations.providers import Payment
+
+    donation = DonationFactory(project=project, amount=amount, **donation_fields)
+    payment_id = payment_id or f"pi_test_{donation.pk.hex[:16]}"
+    with transaction.atomic():
+        gift, _created = services._record_gift(
+            donation,
+            Payment(
+                payment_id=payment_id,
+                payment_intent_id=payment_id,
+                amount=amount,
+                received_at=received_at or timezone.now(),
+            ),
+            source="test",
+        )
+        Donation.objects.filter(pk=donation.pk).update(status=Donation.Status.SUCCEEDED)
+    return gift

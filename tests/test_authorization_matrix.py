@@ -14,12 +14,15 @@ from dataclasses import dataclass
 from typing import Any
 
 import pytest
+from django.core.cache import cache
 from django.core.files.base import ContentFile
 from django.test import Client
 from django.urls import reverse
 from rest_framework.authtoken.models import Token
 
 from accounts.models import FoundationRole, Invitation, Membership
+from donations.models import Donation, Refund
+from donations.receipts import issue_receipt
 from fund.models import Project
 from proposals import services
 from proposals.models import Operation, Proposal
@@ -34,6 +37,7 @@ from tests.factories import (
     ProjectFactory,
     SiteAdminFactory,
     UserFactory,
+    give,
 )
 
 OK, LOGIN = "ok", "login"
@@ -89,11 +93,14 @@ class World:
     open_project: Any
     draft_project: Any
     unlisted: Any  # adopted, not budgeted, not yet a project
+    gift: Any  # citizen A's gift to the open project (CSO A's), with its receipt
+    receipt: Any
 
 
 @pytest.fixture
 def world(db, settings, tmp_path) -> World:
     settings.MEDIA_ROOT = tmp_path
+    cache.clear()  # the card-testing limits count gifts per IP across cells
     prefecture = PrefectureFactory()
     city = MunicipalityFactory(code="412015", name="佐賀市")
     org_a = OrganizationFactory(name="NPO法人 A")
@@ -158,6 +165,9 @@ def world(db, settings, tmp_path) -> World:
 
     open_project = ProjectFactory(proposal=adopted_unbudgeted("C-1"))
     draft_project = ProjectFactory(proposal=adopted_unbudgeted("C-2"), state=Project.State.DRAFT)
+    citizen_a = users["citizen_a"]
+    gift = give(open_project, 3000, donor=citizen_a, email=citizen_a.email, wants_receipt=True)
+    receipt, _created = issue_receipt(gift)
     return World(
         users,
         prefecture,
@@ -170,6 +180,8 @@ def world(db, settings, tmp_path) -> World:
         open_project,
         draft_project,
         adopted_unbudgeted("C-3"),
+        gift,
+        receipt,
     )
 
 
@@ -293,16 +305,72 @@ CASES: list[Case] = [
         ),
     ),
     # Projects: public once open; drafts and the staff pages for the foundation.
-    page("projects", lambda w: reverse("fund:project-list"), PUBLIC),
+    page("projects", lambda w: reverse("donations:project-list"), PUBLIC),
     page(
         "open project",
-        lambda w: reverse("fund:project-detail", args=[w.open_project.pk]),
+        lambda w: reverse("donations:project-detail", args=[w.open_project.pk]),
         PUBLIC,
     ),
     page(
         "draft project",
-        lambda w: reverse("fund:project-detail", args=[w.draft_project.pk]),
+        lambda w: reverse("donations:project-detail", args=[w.draft_project.pk]),
         outcomes(404, programme_officer=OK, site_admin=OK),
+    ),
+    # Giving needs no account; a draft takes no gifts, from anyone.
+    page(
+        "give to a project", lambda w: reverse("donations:give", args=[w.open_project.pk]), PUBLIC
+    ),
+    page(
+        "give to a draft project",
+        lambda w: reverse("donations:give", args=[w.draft_project.pk]),
+        outcomes(404),
+    ),
+    page("give to the general fund", lambda w: reverse("donations:give-general"), PUBLIC),
+    # A donor's pages: their own gifts; someone else's donation is a 404 (foundation staff see
+    # every donation).
+    page("my gifts", lambda w: reverse("donations:my-gifts"), SIGNED_IN_ONLY),
+    page(
+        "citizen A's donation",
+        lambda w: reverse("donations:donation", args=[w.gift.donation_id]),
+        outcomes(404, citizen_a=OK, f=roles(OK, FOUNDATION), site_admin=OK),
+    ),
+    page(
+        "citizen A's thank-you page",
+        lambda w: reverse("donations:thanks", args=[w.gift.donation_id]),
+        outcomes(404, citizen_a=OK, f=roles(OK, FOUNDATION), site_admin=OK),
+    ),
+    page(
+        "citizen A's receipt",
+        lambda w: reverse("donations:receipt-pdf", args=[w.receipt.pk]),
+        outcomes(404, citizen_a=OK, f=roles(OK, FOUNDATION), site_admin=OK),
+    ),
+    # Money raised: the proposing organisation's members (and the foundation) see a project's;
+    # the summary is a page of the CSO area.
+    page(
+        "CSO money raised",
+        lambda w: reverse("donations:cso-money"),
+        outcomes(403, anonymous=LOGIN, a=roles(OK, CSO_A), b=roles(OK, CSO_B)),
+    ),
+    page(
+        "CSO A's project money",
+        lambda w: reverse("donations:cso-project-money", args=[w.open_project.pk]),
+        outcomes(
+            404,
+            anonymous=LOGIN,
+            a=roles(OK, CSO_A),
+            f=roles(OK, FOUNDATION),
+            site_admin=OK,
+        ),
+    ),
+    page(
+        "foundation: gifts",
+        lambda w: reverse("donations:staff-gifts"),
+        outcomes(403, anonymous=LOGIN, f=roles(OK, FOUNDATION), site_admin=OK),
+    ),
+    page(
+        "foundation: a gift",
+        lambda w: reverse("donations:staff-gift", args=[w.gift.pk]),
+        outcomes(403, anonymous=LOGIN, f=roles(OK, FOUNDATION), site_admin=OK),
     ),
     page(
         "foundation: projects",
@@ -333,10 +401,16 @@ CASES: list[Case] = [
         ),
     ),
     page("api projects", lambda w: "/api/v1/projects/", PUBLIC),
+    page("api open project", lambda w: f"/api/v1/projects/{w.open_project.pk}/", PUBLIC),
     Case(
         "api draft project",
         lambda w: f"/api/v1/projects/{w.draft_project.pk}/",
         outcomes(404, programme_officer=OK, site_admin=OK),
+    ),
+    Case(
+        "api citizen A's donation",
+        lambda w: f"/api/v1/donations/{w.gift.donation_id}/",
+        outcomes(404, citizen_a=OK, f=roles(OK, FOUNDATION), site_admin=OK),
     ),
     # The Django admin: the site admin only.
     page("admin", lambda w: reverse("admin:index"), outcomes(LOGIN, site_admin=OK)),
@@ -473,6 +547,45 @@ CASES: list[Case] = [
             "fee_rate_bp": "1500",
         },
         changed=lambda w: Project.objects.filter(proposal=w.unlisted).exists(),
+    ),
+    # Giving through the API: anyone, without an account; never to a project that is not public.
+    Case(
+        "give to a project (API)",
+        lambda w: f"/api/v1/projects/{w.open_project.pk}/donations/",
+        PUBLIC,
+        method="post",
+        data=lambda w: {"amount": 3000, "email": "matrix.donor@example.jp"},
+        changed=lambda w: Donation.objects.filter(email="matrix.donor@example.jp").exists(),
+        json=True,
+    ),
+    Case(
+        "give to a draft project (API)",
+        lambda w: f"/api/v1/projects/{w.draft_project.pk}/donations/",
+        outcomes(404),
+        method="post",
+        data=lambda w: {"amount": 3000, "email": "matrix.donor@example.jp"},
+        changed=lambda w: Donation.objects.filter(email="matrix.donor@example.jp").exists(),
+        json=True,
+    ),
+    Case(
+        "give to the general fund (API)",
+        lambda w: "/api/v1/donations/",
+        PUBLIC,
+        method="post",
+        data=lambda w: {"amount": 3000, "email": "matrix.donor@example.jp"},
+        changed=lambda w: Donation.objects.filter(
+            email="matrix.donor@example.jp", project=None
+        ).exists(),
+        json=True,
+    ),
+    # Refunds: finance staff (and the site admin); other staff see the gift but may not.
+    Case(
+        "refund part of a gift",
+        lambda w: reverse("donations:staff-gift", args=[w.gift.pk]),
+        outcomes(403, anonymous=LOGIN, finance=OK, site_admin=OK),
+        method="post",
+        data=lambda w: {"refund-amount": "1000", "refund-reason": "requested"},
+        changed=lambda w: Refund.objects.filter(gift=w.gift, amount=1000).exists(),
     ),
     Case(
         "create an API token",

@@ -609,3 +609,44 @@ def test_email_url_chooses_the_mail_backend():
     )
     with pytest.raises(ImproperlyConfigured):
         email_settings("sendmail:///usr/sbin/sendmail")
+
+
+def test_my_gifts_are_in_my_data_and_closing_anonymises_them_but_keeps_gift_and_receipt(client):
+    from donations.models import Donation, Receipt
+    from donations.receipts import issue_receipt
+    from tests.factories import ProjectFactory, give
+
+    me = verified(UserFactory(email="giver@example.jp"))
+    project = ProjectFactory()
+    mine = give(
+        project,
+        3000,
+        email="giver@example.jp",
+        donor=me,
+        display_name="さがの花子",
+        publish_name=True,
+        message="応援しています",
+        share_contact=True,
+    )
+    give(project, 5000, email="other@example.jp", name="他人 太郎")
+    receipt, _created = issue_receipt(mine)
+
+    sign_in(client, "giver@example.jp")
+    data = client.get(reverse("accounts:data-export")).json()
+    assert [(d["amount"], d["display_name"]) for d in data["donations"]] == [(3000, "さがの花子")]
+    assert "other@example.jp" not in json.dumps(data)
+
+    services.account_close(user=me)
+    donation = Donation.objects.get(pk=mine.donation_id)
+    assert (donation.donor, donation.name, donation.address, donation.display_name) == (
+        None,
+        "",
+        "",
+        "",
+    )
+    assert donation.email == f"closed-{me.pk}@invalid"
+    assert not donation.publish_name and not donation.share_contact and not donation.message
+    # The money and the receipt as issued stay: accounting and tax records.
+    mine.refresh_from_db()
+    assert mine.amount == 3000
+    assert Receipt.objects.get(pk=receipt.pk).donor_name == "佐賀 花子"

@@ -13,7 +13,7 @@ pytestmark = pytest.mark.django_db
 
 def gift(project, amount, key):
     return post_entry(
-        kind="gift_succeeded",
+        kind="test_funding",
         key=key,
         lines=[
             Line("stripe_receivable", debit=amount),

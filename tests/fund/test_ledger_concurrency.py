@@ -70,7 +70,7 @@ def _race(project) -> tuple[int, list[BaseException]]:
 def _fund_with(amount: int):
     project = ProjectFactory()
     post_entry(
-        kind="gift_succeeded",
+        kind="test_funding",
         key=f"gift:{project.pk}",
         lines=[Line("stripe_receivable", debit=amount), Line(designated(project), credit=amount)],
     )

@@ -1,32 +1,27 @@
-"""The fund's pages: the public list and project page, and the programme officers' staff pages.
+"""The fund's staff pages, and the progress figures the public pages show.
 
-Progress figures come from the ledger; drafts and cancelled projects are not public; the list
-makes a fixed number of queries however many projects it shows; only programme officers list
-and move projects, and a refusal writes nothing.
+Progress figures come from the ledger; only programme officers list and move projects, and a
+refusal writes nothing. The public list and project page are gift pages now:
+tests/donations/test_public_pages.py.
 """
 
 import datetime as dt
-import re
 from typing import Any
 
 import pytest
-from django.db import connection
 from django.test import Client
-from django.test.utils import CaptureQueriesContext
 from django.urls import reverse
 from django.utils import timezone
 
 from accounts.models import FoundationRole, User
 from fund import selectors
-from fund.ledger import Line, designated, post_entry
 from fund.models import Project, ProjectEvent
 from proposals.fiscal import JAPAN
 from proposals.models import Proposal
+from tests import factories
 from tests.factories import (
     FoundationRoleFactory,
     MembershipFactory,
-    MunicipalityFactory,
-    PrefectureFactory,
     UserFactory,
 )
 from tests.fund.test_projects import decided, listed, moved, programme_officer
@@ -54,12 +49,8 @@ def live(
 
 
 def give(project: Project, amount: int, key: str) -> None:
-    """A test entry: money received for the project (the shape of a succeeded gift)."""
-    post_entry(
-        kind="test",
-        key=key,
-        lines=[Line("stripe_receivable", debit=amount), Line(designated(project), credit=amount)],
-    )
+    """A succeeded gift for the project, recorded by the gift pipeline's own step."""
+    factories.give(project, amount, payment_id=key)
 
 
 def signed_in(user: User, *, enforce_csrf: bool = False) -> Client:
@@ -68,112 +59,7 @@ def signed_in(user: User, *, enforce_csrf: bool = False) -> Client:
     return client
 
 
-def listed_ids(response) -> list[int]:
-    return [int(pk) for pk in re.findall(r'data-project="(\d+)"', response.content.decode())]
-
-
-# --- The public list ---------------------------------------------------------------------------
-
-
-def test_the_list_shows_open_projects_only(client):
-    shown = live(title="公開中の事業")
-    draft = listed(title="下書きの事業")
-    assert shown.title == "公開中の事業"
-    closed = moved(live(title="終了した事業"), "close")
-    cancelled = moved(live(title="中止した事業"), "cancel")
-    response = client.get(reverse("fund:project-list"))
-    assert response.status_code == 200
-    assert listed_ids(response) == [shown.pk]
-    content = response.content.decode()
-    for hidden in (draft, closed, cancelled):
-        assert hidden.title not in content
-
-
-def test_a_project_whose_window_has_passed_is_not_listed(client):
-    project = live()
-    Project.objects.filter(pk=project.pk).update(closes_at=timezone.now() - dt.timedelta(minutes=1))
-    assert listed_ids(client.get(reverse("fund:project-list"))) == []
-
-
-def test_sort_ending_soon_and_most_needed(client):
-    soon = live(days_left=2, goal_yen=500_000)
-    later = live(days_left=30, goal_yen=800_000)
-    big_but_funded = live(days_left=15, goal_yen=2_000_000)
-    give(big_but_funded, 1_900_000, "t-big")  # needs ¥100,000 more
-    url = reverse("fund:project-list")
-    assert listed_ids(client.get(url)) == [soon.pk, big_but_funded.pk, later.pk]
-    assert listed_ids(client.get(url, {"sort": "ending"})) == [
-        soon.pk,
-        big_but_funded.pk,
-        later.pk,
-    ]
-    # Needed: ¥800,000, ¥500,000, ¥100,000.
-    assert listed_ids(client.get(url, {"sort": "needed"})) == [
-        later.pk,
-        soon.pk,
-        big_but_funded.pk,
-    ]
-
-
-def test_filters_by_body_and_fiscal_year(client):
-    saga = PrefectureFactory()
-    karatsu = MunicipalityFactory(code="412023", name="唐津市")
-    pref_2026 = live(body=saga, received_on=dt.date(2026, 6, 1))
-    pref_2025 = live(body=saga, received_on=dt.date(2026, 3, 31))  # FY2025
-    city_2026 = live(body=karatsu, received_on=dt.date(2026, 4, 1))
-    url = reverse("fund:project-list")
-    assert set(listed_ids(client.get(url, {"body": "412023"}))) == {city_2026.pk}
-    assert set(listed_ids(client.get(url, {"fiscal_year": "2025"}))) == {pref_2025.pk}
-    assert set(listed_ids(client.get(url, {"body": "410004", "fiscal_year": "2026"}))) == {
-        pref_2026.pk
-    }
-
-
-def test_bad_filters_are_reported_not_fatal(client):
-    project = live()
-    response = client.get(
-        reverse("fund:project-list"),
-        {"body": "999999", "fiscal_year": "abc", "sort": "cheapest", "page": "x"},
-    )
-    assert response.status_code == 200
-    assert listed_ids(response) == [project.pk]
-    assert len(response.context["form"].filter_errors()) == 3
-
-
-def test_the_list_shows_progress_from_the_ledger(client):
-    project = live(goal_yen=10_000)
-    give(project, 2_500, "t-progress")
-    response = client.get(reverse("fund:project-list"))
-    content = response.content.decode()
-    assert "¥2,500" in content
-    assert "¥10,000" in content
-    assert 'aria-valuenow="25"' in content
-
-
-def _list_queries(client: Client) -> int:
-    with CaptureQueriesContext(connection) as queries:
-        response = client.get(reverse("fund:project-list"), {"sort": "needed"})
-    assert response.status_code == 200
-    return len(queries)
-
-
-def test_the_list_makes_the_same_number_of_queries_for_2_and_12_projects(client):
-    officer = programme_officer()
-    for i in range(2):
-        give(live(), 1000 + i, f"t-a{i}")
-    with_two = _list_queries(client)
-    assert len(listed_ids(client.get(reverse("fund:project-list")))) == 2
-    for i in range(10):
-        project = listed(
-            decided(),
-            actor=officer,
-            opens_at=timezone.now() - dt.timedelta(days=1),
-            closes_at=timezone.now() + dt.timedelta(days=5 + i),
-        )
-        give(moved(project, "open", actor=officer), 2000 + i, f"t-b{i}")
-    with_twelve = _list_queries(client)
-    assert len(listed_ids(client.get(reverse("fund:project-list")))) == 12
-    assert with_two == with_twelve
+# --- Progress (the public pages themselves: tests/donations/test_public_pages.py) -----------
 
 
 def test_bulk_progress_agrees_with_each_projects_progress():
@@ -188,40 +74,6 @@ def test_bulk_progress_agrees_with_each_projects_progress():
     assert bulk[projects[2].pk].bar_percent == 100
 
 
-# --- The project page --------------------------------------------------------------------------
-
-
-def test_the_project_page_shows_progress_from_the_ledger(client):
-    project = live(goal_yen=10_000, days_left=12)
-    give(project, 3000, "t1")
-    response = client.get(reverse("fund:project-detail", args=[project.pk]))
-    assert response.status_code == 200
-    progress = response.context["progress"]
-    assert (progress.raised, progress.goal, progress.percent, progress.days_left) == (
-        3000,
-        10_000,
-        30,
-        12,
-    )
-    content = response.content.decode()
-    assert "¥3,000" in content
-    assert "¥10,000" in content
-    assert "30%" in content
-    assert "12日" in content or "12 days" in content
-
-
-def test_the_project_page_shows_the_proposal_it_comes_from(client):
-    project = live(title="有明海の干潟を守る協働提案")
-    proposal = project.proposal
-    content = client.get(reverse("fund:project-detail", args=[project.pk])).content.decode()
-    assert proposal.get_absolute_url() in content
-    assert proposal.body.name in content
-    assert proposal.organization.name in content
-    assert str(Proposal.Decision.ADOPTED.label) in content or "採択" in content
-    # No giving yet: the button arrives with the donations work, not as a dead control.
-    assert "disabled" not in content
-
-
 def test_days_left_are_counted_in_japan_time():
     project = live()
     # 23:30 in Japan on the 10th; closes at 23:59:59 on the 11th: one day left, not two.
@@ -231,29 +83,6 @@ def test_days_left_are_counted_in_japan_time():
     # 00:30 in Japan is still the previous day in UTC: counted from the Japanese date.
     assert selectors.days_left(project, now=dt.datetime(2026, 7, 11, 0, 30, tzinfo=JAPAN)) == 0
     assert selectors.days_left(project, now=project.closes_at) is None
-
-
-@pytest.mark.parametrize("path", [(), ("cancel",)], ids=["draft", "cancelled"])
-def test_drafts_and_cancelled_projects_are_not_public(client, path):
-    project = moved(listed(), *path)
-    url = reverse("fund:project-detail", args=[project.pk])
-    assert client.get(url).status_code == 404
-    assert signed_in(UserFactory()).get(url).status_code == 404
-    finance = FoundationRoleFactory(role=FoundationRole.Role.FINANCE).user
-    assert signed_in(finance).get(url).status_code == 404
-    response = signed_in(programme_officer()).get(url)
-    assert response.status_code == 200
-    assert response.context["is_public"] is False
-
-
-@pytest.mark.parametrize("path", [("open", "close"), ("open", "close", "grant")])
-def test_closed_and_granted_projects_stay_public(client, path):
-    project = moved(listed(), *path)
-    assert client.get(reverse("fund:project-detail", args=[project.pk])).status_code == 200
-
-
-def test_an_unknown_project_is_404(client):
-    assert client.get(reverse("fund:project-detail", args=[999_999])).status_code == 404
 
 
 # --- Staff pages -------------------------------------------------------------------------------

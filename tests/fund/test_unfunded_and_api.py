@@ -1,9 +1,10 @@
-"""Unfunded proposals (the government's page and API) and the projects API.
+"""Unfunded proposals: the government's page and API.
 
 A proposal adopted without budget is unfunded while no project lists it (a cancelled project
 counts as none: the proposal is unfunded again) or while its project is under goal. Government
 officers see only their own body's; foundation staff and the site admin every body's; citizens
 and CSO members get a 403. Reads cost a fixed number of queries however many projects there are.
+The projects API is tested with the donations API (tests/donations/test_api.py).
 """
 
 import datetime as dt
@@ -28,12 +29,11 @@ from tests.factories import (
     UserFactory,
 )
 from tests.fund.test_project_pages import give, live, signed_in
-from tests.fund.test_projects import decided, listed, moved, programme_officer
+from tests.fund.test_projects import decided, listed, moved
 
 pytestmark = [pytest.mark.django_db]
 State = Project.State
 
-PROJECTS = "/api/v1/projects/"
 UNFUNDED = "/api/v1/unfunded-proposals/"
 
 
@@ -226,110 +226,6 @@ def test_the_page_makes_the_same_number_of_queries_for_2_and_10_projects():
         give(live(goal_yen=100_000), 1_000, f"t-s{i}")
     assert len(_page_ids(client.get(reverse("fund:unfunded")))) == 10
     assert queries() == with_two
-
-
-# --- API: projects -----------------------------------------------------------------------------
-
-
-def test_the_projects_api_lists_open_projects_with_public_fields():
-    project = live(goal_yen=100_000, days_left=5, title="公開中")
-    give(project, 40_000, "t-api")
-    listed(title="下書き")  # a draft: not listed
-    moved(live(), "cancel")
-    response = api().get(PROJECTS)
-    assert response.status_code == 200
-    body = response.json()
-    assert body["count"] == 1
-    (item,) = body["results"]
-    assert set(item) == {
-        "id",
-        "title",
-        "description",
-        "body",
-        "fiscal_year",
-        "goal_yen",
-        "raised_yen",
-        "matched_yen",
-        "donors",
-        "closes_at",
-        "days_left",
-        "state",
-        "proposal",
-    }
-    assert item["id"] == project.pk
-    assert item["body"] == {"code": "410004", "name": "佐賀県"}
-    assert (item["goal_yen"], item["raised_yen"], item["matched_yen"]) == (100_000, 40_000, 0)
-    assert (item["days_left"], item["state"], item["proposal"]) == (5, "open", project.proposal_id)
-    assert item["fiscal_year"] == 2026
-
-
-def test_the_projects_api_filters_and_sorts():
-    city = MunicipalityFactory()
-    soon = live(days_left=3, goal_yen=100_000)
-    late = live(days_left=30, goal_yen=900_000, body=city)
-    old = live(days_left=10, goal_yen=500_000, received_on=dt.date(2025, 6, 1))
-
-    def ids(**params) -> list[int]:
-        response = api().get(PROJECTS, params)
-        assert response.status_code == 200, response.content
-        return [item["id"] for item in response.json()["results"]]
-
-    assert ids() == [soon.pk, old.pk, late.pk]
-    assert ids(sort="ending") == [soon.pk, old.pk, late.pk]
-    assert ids(sort="needed") == [late.pk, old.pk, soon.pk]
-    assert ids(body=city.code) == [late.pk]
-    assert ids(fiscal_year=2025) == [old.pk]
-
-
-@pytest.mark.parametrize(
-    ("params", "field"),
-    [
-        ({"body": "999999"}, "body"),
-        ({"body": "abc"}, "body"),
-        ({"fiscal_year": "twenty"}, "fiscal_year"),
-        ({"fiscal_year": "2026.5"}, "fiscal_year"),
-        ({"fiscal_year": "1900"}, "fiscal_year"),
-        ({"sort": "random"}, "sort"),
-        ({"page": "x"}, "page"),
-    ],
-)
-def test_the_projects_api_answers_400_with_a_message_for_bad_params(params, field):
-    live()
-    response = api().get(PROJECTS, params)
-    assert response.status_code == 400
-    assert response.json()[field]
-
-
-def test_a_project_by_id_and_404_for_drafts_and_cancelled_unless_manager():
-    shown = live(goal_yen=100_000)
-    give(shown, 1_000, "t-one")
-    closed = moved(live(), "close")
-    draft = listed()
-    cancelled = moved(live(), "cancel")
-    response = api().get(f"{PROJECTS}{shown.pk}/")
-    assert response.status_code == 200
-    assert response.json()["raised_yen"] == 1_000
-    assert api().get(f"{PROJECTS}{closed.pk}/").json()["state"] == "closed"
-    for hidden in (draft, cancelled):
-        assert api().get(f"{PROJECTS}{hidden.pk}/").status_code == 404
-        assert api(UserFactory()).get(f"{PROJECTS}{hidden.pk}/").status_code == 404
-        assert api(programme_officer()).get(f"{PROJECTS}{hidden.pk}/").status_code == 200
-    assert api().get(f"{PROJECTS}99999/").status_code == 404
-
-
-def test_the_projects_api_makes_the_same_number_of_queries_for_2_and_10_projects():
-    def queries(sort: str) -> int:
-        with CaptureQueriesContext(connection) as captured:
-            assert api().get(PROJECTS, {"sort": sort}).status_code == 200
-        return len(captured)
-
-    for i in range(2):
-        give(live(days_left=5 + i), 1_000 + i, f"t-a{i}")
-    two = (queries("ending"), queries("needed"))
-    for i in range(8):
-        give(live(days_left=10 + i), 2_000 + i, f"t-b{i}")
-    assert api().get(PROJECTS).json()["count"] == 10
-    assert (queries("ending"), queries("needed")) == two
 
 
 # --- API: unfunded proposals -------------------------------------------------------------------

@@ -1,26 +1,45 @@
 """``manage.py load_demo``: demo data for ``make run``; a second run adds only what is missing.
 
 It lives in grants, the last app, because it loads every app's demo: the register
-(proposals), the people (accounts) and the projects (fund).
+(proposals), the people (accounts), the projects (fund) and the gifts (donations).
 """
 
+import logging
 import time
+from contextlib import contextmanager
 
 from django.core.management.base import BaseCommand
 from django.db import transaction
 
 from accounts.demo import load_people_demo
+from donations.demo import load_donations_demo
 from fund.demo import load_fund_demo
 from proposals.demo import MUNICIPALITIES, PREFECTURE, load_register_demo
 from proposals.models import Proposal
 
 
+@contextmanager
+def quiet_eager_tasks():
+    """Without Redis, Celery runs the demo gifts' tasks in process and logs a line for each
+    (about fifty on a first load); keep the command's output to its summary."""
+    logger = logging.getLogger("celery.app.trace")
+    level = logger.level
+    logger.setLevel(logging.WARNING)
+    try:
+        yield
+    finally:
+        logger.setLevel(level)
+
+
 class Command(BaseCommand):
-    help = "Load demo data (Saga Prefecture's register, demo people, fund projects). Idempotent."
+    help = (
+        "Load demo data (Saga Prefecture's register, demo people, fund projects, gifts). "
+        "Idempotent."
+    )
 
     def handle(self, *args, **options):
         started = time.monotonic()
-        with transaction.atomic():
+        with quiet_eager_tasks(), transaction.atomic():
             created = load_register_demo(stdout=self.stdout if options["verbosity"] > 1 else None)
             # The demo CSO is the proposer of the newest CSO proposal, so its
             # members see a living record in their area.
@@ -37,6 +56,9 @@ class Command(BaseCommand):
             )
             # Listed by the demo programme officer, whom load_people_demo has just made.
             created |= load_fund_demo()
+            # Gifts through the payment pipeline (demo provider), one refunded in part by the
+            # demo finance officer.
+            created |= load_donations_demo()
         elapsed = time.monotonic() - started
         if options["verbosity"] == 0:
             return

@@ -1,0 +1,51 @@
+"""Celery tasks of the gift pipeline. Each is safe to run twice: the work is keyed by ids."""
+
+import logging
+
+from celery import shared_task
+from django.db import transaction
+
+from . import services
+
+log = logging.getLogger(__name__)
+
+
+@shared_task(
+    bind=True,
+    acks_late=True,
+    autoretry_for=(Exception,),
+    retry_backoff=2,
+    retry_backoff_max=600,
+    max_retries=12,
+)
+def process_event_task(self, event_id: str) -> bool:
+    """Process one stored provider event (``services.process_event``); retried on failure."""
+    return services.process_event(event_id)
+
+
+@shared_task(bind=True, acks_late=True, autoretry_for=(Exception,), retry_backoff=5, max_retries=8)
+def issue_receipt_task(self, gift_id: int) -> int | None:
+    """Issue a gift's receipt (once) and queue its email after commit."""
+    from .models import Gift
+    from .receipts import ReceiptError, issue_receipt
+
+    gift = Gift.objects.filter(pk=gift_id).first()
+    if gift is None:
+        return None
+    with transaction.atomic():
+        try:
+            receipt, created = issue_receipt(gift)
+        except ReceiptError as error:
+            log.info("gift %s: no receipt (%s)", gift_id, error)
+            return None
+        if created:
+            transaction.on_commit(lambda: email_receipt_task.delay(receipt.pk), robust=True)
+    return receipt.pk
+
+
+@shared_task(bind=True, acks_late=True, autoretry_for=(Exception,), retry_backoff=5, max_retries=8)
+def email_receipt_task(self, receipt_id: int) -> bool:
+    """Email the receipt's PDF to the donor, once (``emailed_at`` is claimed conditionally)."""
+    from .receipt_mail import send_receipt_email
+
+    return send_receipt_email(receipt_id)
