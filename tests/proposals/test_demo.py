@@ -17,7 +17,7 @@ from django.core.management import call_command
 from django.db import transaction
 from django.db.models import Count, F, Min
 
-from accounts.models import GovernmentBody, Organization
+from accounts.models import GovernmentBody, Organization, User
 from proposals.demo import load_register_demo, plan_operations, plan_proposals
 from proposals.fiscal import JAPAN, current_fiscal_year, fiscal_year_bounds
 from proposals.models import (
@@ -369,3 +369,15 @@ def test_plan_is_deterministic_and_stable_across_the_year_end():
         p for p in after if p.fiscal_year <= 2012
     ]
     assert {p.reference for p in first} == {p.reference for p in after if p.fiscal_year <= 2026}
+
+
+def test_the_demo_cso_sees_money_raised_for_its_project_and_the_ledger_is_clean():
+    from accounts.policy import may
+    from donations.selectors import progress_of
+    from fund.checks import run_checks
+    from fund.models import Project
+
+    member = User.objects.get(email="cso-member@npo.example.jp")
+    theirs = [p for p in Project.objects.all() if may(member, "project.view_money", p)]
+    assert theirs and any(progress_of(p).raised > 0 for p in theirs)
+    assert run_checks() == {}

@@ -13,7 +13,7 @@ from django.db import transaction
 
 from accounts.demo import load_people_demo
 from donations.demo import load_donations_demo
-from fund.demo import load_fund_demo
+from fund.demo import fundable_candidates, load_fund_demo
 from proposals.demo import MUNICIPALITIES, PREFECTURE, load_register_demo
 from proposals.models import Proposal
 
@@ -41,16 +41,20 @@ class Command(BaseCommand):
         started = time.monotonic()
         with quiet_eager_tasks(), transaction.atomic():
             created = load_register_demo(stdout=self.stdout if options["verbosity"] > 1 else None)
-            # The demo CSO is the proposer of the newest CSO proposal, so its
-            # members see a living record in their area.
-            newest = (
+            # The demo CSO proposed one of the demo projects, so its members see both a living
+            # record in their area and the money raised for it.
+            demo_cso = next(
+                (p.organization for p in fundable_candidates() if p.organization.kind == "cso"),
+                None,
+            ) or (
                 Proposal.objects.filter(organization__kind="cso")
                 .order_by("-received_on", "reference")
                 .select_related("organization")
                 .first()
+                .organization
             )
             created |= load_people_demo(
-                cso=newest.organization,
+                cso=demo_cso,
                 prefecture_code=PREFECTURE[0],
                 city_code=MUNICIPALITIES[0][0],
             )
