@@ -160,6 +160,15 @@ CELERY_TASK_EAGER_PROPAGATES = True
 CELERY_TIMEZONE = "Asia/Tokyo"
 CELERY_TASK_ACKS_LATE = True
 CELERY_TASK_REJECT_ON_WORKER_LOST = True
+# An unacknowledged task (its worker died) goes back to the queue after this many seconds.
+CELERY_BROKER_TRANSPORT_OPTIONS = {
+    "visibility_timeout": int(env("CELERY_VISIBILITY_TIMEOUT", "3600")),
+}
+# Stored provider events are processed by the drain, woken by each new event; the periodic run
+# catches those whose retry time has come (and any whose wake-up was lost).
+CELERY_BEAT_SCHEDULE = {
+    "drain-provider-events": {"task": "donations.tasks.drain_events_task", "schedule": 60.0},
+}
 
 # Japanese first, English second; every date and time is shown in Japan time.
 LANGUAGE_CODE = "ja"
@@ -264,4 +273,6 @@ LOGGING = {
     "disable_existing_loggers": False,
     "handlers": {"console": {"class": "logging.StreamHandler"}},
     "root": {"handlers": ["console"], "level": env("LOG_LEVEL", "INFO")},
+    # The Stripe SDK logs every request at INFO.
+    "loggers": {"stripe": {"level": "WARNING"}},
 }

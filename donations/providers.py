@@ -91,6 +91,10 @@ class PaymentProvider(Protocol):
 
     def checkout_state(self, session_id: str) -> CheckoutState: ...
 
+    def settled_checkout(self, session: dict, event_created: int | None) -> CheckoutState | None:
+        """The state a signed event's own copy of a session settles — a one-time payment that
+        is complete and paid can no longer change — or None: then it must be fetched."""
+
     def invoice_state(self, invoice_id: str) -> InvoiceState: ...
 
     def subscription_status(self, subscription_id: str) -> str:
@@ -155,6 +159,9 @@ class DemoProvider:
             subscription_id=checkout.subscription_id or None,
             payment=payment,
         )
+
+    def settled_checkout(self, session: dict, event_created: int | None) -> CheckoutState | None:
+        return None  # demo events carry only the session's id
 
     def invoice_state(self, invoice_id: str) -> InvoiceState:
         # Demo invoices are "<subscription>_in_<n>"; each is paid when its event is made.

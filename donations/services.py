@@ -18,6 +18,7 @@ Who may: ``accounts.policy`` — ``gift.refund`` (finance staff), ``donation.vie
 (foundation staff); a donor manages their own monthly gift.
 """
 
+import datetime as dt
 import logging
 from dataclasses import dataclass
 from typing import Any
@@ -25,8 +26,8 @@ from typing import Any
 from django.conf import settings
 from django.core.cache import cache
 from django.core.exceptions import PermissionDenied, ValidationError
-from django.db import IntegrityError, transaction
-from django.db.models import F
+from django.db import IntegrityError, connection, transaction
+from django.db.models import F, Q
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
@@ -275,7 +276,7 @@ def _record_gift(donation: Donation, payment: Payment, *, source: str) -> tuple[
     _record(donation, action="gift_received", source=source, note=f"¥{gift.amount:,}")
     # After commit, and robust: neither may undo the gift. A receipt that failed to queue is
     # found again by the receipts' re-drive (gifts without one).
-    if gift.project_id is not None:
+    if donation.project is not None and donation.project.close_at_goal:
         transaction.on_commit(
             lambda: close_if_goal_reached(gift.project_id, source=f"gift:{gift.payment_id}"),
             robust=True,
@@ -296,7 +297,9 @@ def refund_entry_key(refund: Refund) -> str:
 
 
 def _lock_donation(*, donation_id: str | None = None, **lookup: Any) -> Donation | None:
-    query = Donation.objects.select_for_update()
+    # The project comes along (is it set to close at its goal?) but only the donation's row is
+    # locked: gifts to one project must not wait for each other.
+    query = Donation.objects.select_related("project").select_for_update(of=("self",))
     try:
         if donation_id:
             return query.get(pk=donation_id)
@@ -305,22 +308,28 @@ def _lock_donation(*, donation_id: str | None = None, **lookup: Any) -> Donation
         return None
 
 
-def confirm_checkout(session_id: str, *, source: str) -> Donation | None:
+def confirm_checkout(
+    session_id: str, *, source: str, provider: str | None = None
+) -> Donation | None:
     """Bring a donation up to date with its checkout session: the one confirm step.
 
-    Called by the webhook pipeline and by the return page; safe to run twice at once (the
-    donation row is locked, the gift and its entry are unique by payment id).
+    Called by the webhook pipeline (which knows the ``provider``) and by the return page; safe
+    to run twice at once (the donation row is locked, the gift and its entry are unique by
+    payment id).
     """
-    donation_provider = (
-        Donation.objects.filter(checkout_session_id=session_id)
-        .values_list("provider", flat=True)
-        .first()
-    )
-    state = get_provider(donation_provider).checkout_state(session_id)
+    if provider is None:
+        provider = (
+            Donation.objects.filter(checkout_session_id=session_id)
+            .values_list("provider", flat=True)
+            .first()
+        )
+    state = get_provider(provider).checkout_state(session_id)
     return apply_checkout_state(state, source=source)
 
 
-@transaction.atomic
+# No savepoint of its own: inside the event's transaction a failure rolls back to the event's
+# savepoint anyway; called alone (the return page) it is the transaction.
+@transaction.atomic(savepoint=False)
 def apply_checkout_state(state: CheckoutState, *, source: str) -> Donation | None:
     donation = _lock_donation(donation_id=state.donation_id) or _lock_donation(
         checkout_session_id=state.session_id
@@ -614,30 +623,108 @@ def cancel_monthly(
 # --- Events ------------------------------------------------------------------------------------
 
 
-def store_event(*, provider: str, event_id: str, event_type: str, payload: dict) -> bool:
-    """Store a provider event under its unique id; queue its processing after commit.
+def store_event(*, provider: str, event_id: str, event_type: str, payload: dict) -> None:
+    """Store a provider event under its unique id and wake the drain after commit.
 
-    Returns False for an event we already have (a redelivery): it is not stored again, and is
-    re-queued only if it was never processed.
+    One statement (``INSERT … ON CONFLICT DO NOTHING``): a redelivered event is not stored
+    twice. The webhook answers 2xx once this returns; processing is the drain's job.
     """
-    from .tasks import process_event_task
+    _insert_event_once(
+        id=event_id,
+        provider=provider,
+        type=event_type,
+        payload=payload,
+        received_at=timezone.now(),
+        attempts=0,
+        last_error="",
+    )
+    # Robust: the event is stored, so the sender gets its 2xx whatever happens to the wake-up
+    # (a broker outage, or a failure with eager tasks); the periodic drain finds it anyway.
+    transaction.on_commit(wake_drain, robust=True)
 
+
+def _insert_event_once(**values: Any) -> None:
+    """``INSERT … ON CONFLICT (id) DO NOTHING`` as ONE statement (PostgreSQL and SQLite).
+
+    ``bulk_create(ignore_conflicts=True)`` writes the same row but wraps it in a transaction
+    (BEGIN, INSERT, COMMIT): three round trips on the webhook's hot path instead of one.
+    """
+    meta = WebhookEvent._meta
+    fields = [meta.get_field(name) for name in values]
+    quote = connection.ops.quote_name
+    columns = ", ".join(quote(field.column) for field in fields)
+    placeholders = ", ".join(["%s"] * len(fields))
+    params = [field.get_db_prep_save(values[field.name], connection) for field in fields]
+    # Only the model's own table and column names go into the text; the values are parameters.
+    sql = (
+        f"INSERT INTO {quote(meta.db_table)} ({columns}) VALUES ({placeholders}) "  # noqa: S608
+        f"ON CONFLICT ({quote(meta.pk.column)}) DO NOTHING"
+    )
+    with connection.cursor() as cursor:
+        cursor.execute(sql, params)
+
+
+DRAIN_WAKE_KEY = "donations:event-drain-woken"
+# While a drain is known to run (the key is set), new events do not queue another task; a
+# busy stream still starts a new drain each second, so up to the worker's concurrency drain
+# side by side.
+DRAIN_WAKE_SECONDS = 1
+
+
+def wake_drain() -> None:
+    """Queue a drain unless one was queued in the last second (one Redis SET NX, not a task
+    message per event)."""
+    from .tasks import drain_events_task
+
+    if cache.add(DRAIN_WAKE_KEY, 1, timeout=DRAIN_WAKE_SECONDS):
+        drain_events_task.delay()
+
+
+def retry_delay(attempts: int) -> dt.timedelta:
+    """How long a failed event waits before the next try: 2, 4, 8 … seconds, at most an hour."""
+    return dt.timedelta(seconds=min(2**attempts, 3600))
+
+
+def drain_events(*, limit: int | None = None) -> int:
+    """Process every stored event that is due, one at a time, each in its own transaction.
+
+    Several drains run side by side: each claims the next due event with ``SKIP LOCKED``. A
+    failing event keeps its error and waits (``retry_delay``); the drain goes on with the rest.
+    When nothing is left it clears the wake-up key and looks once more, so an event stored
+    while the key was set is not left behind. Returns how many events it processed.
+    """
+    processed = 0
+    looked_again = False
+    while limit is None or processed < limit:
+        if _process_next_event():
+            processed += 1
+            looked_again = False
+            continue
+        if looked_again:
+            break
+        cache.delete(DRAIN_WAKE_KEY)
+        looked_again = True
+    return processed
+
+
+def _due_events():
+    now = timezone.now()
+    return WebhookEvent.objects.filter(processed_at__isnull=True).filter(
+        Q(next_attempt_at__isnull=True) | Q(next_attempt_at__lte=now)
+    )
+
+
+def _process_next_event() -> bool:
+    """Claim and process the oldest due event; False when there is none to claim."""
     with transaction.atomic():
+        event = _due_events().select_for_update(skip_locked=True).order_by("received_at").first()
+        if event is None:
+            return False
         try:
-            with transaction.atomic():
-                WebhookEvent.objects.create(
-                    id=event_id, provider=provider, type=event_type, payload=payload
-                )
-            created = True
-        except IntegrityError:
-            created = False
-            if WebhookEvent.objects.filter(pk=event_id, processed_at__isnull=False).exists():
-                return False
-        # Robust: the event is stored, so the sender gets its 2xx whatever happens to the
-        # task (a broker outage or, with eager tasks, a failure). Unprocessed events are
-        # re-driven by the periodic job.
-        transaction.on_commit(lambda: process_event_task.delay(event_id), robust=True)
-    return created
+            _process_claimed(event)
+        except Exception:
+            log.exception("event %s failed (attempt %s)", event.pk, event.attempts)
+    return True
 
 
 HANDLED_EVENTS = (
@@ -660,7 +747,13 @@ def _apply(event: WebhookEvent) -> None:
     source = f"webhook:{event.id}"
     kind, provider = event.type, event.provider
     if kind.startswith("checkout.session."):
-        confirm_checkout(obj_id, source=source)
+        settled = get_provider(provider).settled_checkout(
+            event.payload["data"]["object"], event.payload.get("created")
+        )
+        if settled is not None:
+            apply_checkout_state(settled, source=source)
+        else:
+            confirm_checkout(obj_id, source=source, provider=provider)
     elif kind == "invoice.paid":
         record_invoice(obj_id, provider=provider, source=source)
     elif kind == "invoice.payment_failed":
@@ -674,13 +767,8 @@ def _apply(event: WebhookEvent) -> None:
 
 
 def process_event(event_id: str) -> bool:
-    """Apply a stored event, once. Returns True if this call processed it.
-
-    The event row is claimed with a lock (a second worker skips it) and marked processed in
-    the same transaction as everything it wrote; on failure the attempt and error are kept and
-    the exception is raised for the task to retry.
-    """
-    failure = None
+    """Apply one stored event now, once (the drain's step, for one id). Returns True if this
+    call processed it; raises the failure after recording it."""
     with transaction.atomic():
         event = (
             WebhookEvent.objects.select_for_update(skip_locked=True)
@@ -689,19 +777,26 @@ def process_event(event_id: str) -> bool:
         )
         if event is None:
             return False
-        event.attempts += 1
-        try:
-            with transaction.atomic():
-                if event.type in HANDLED_EVENTS:
-                    _apply(event)
-        except Exception as error:
-            failure = error
-            event.last_error = f"{type(error).__name__}: {error}"[:2000]
-            event.save(update_fields=["attempts", "last_error"])
-        else:
-            event.processed_at = timezone.now()
-            event.last_error = ""
-            event.save(update_fields=["attempts", "processed_at", "last_error"])
+        failure = _process_claimed(event)
     if failure is not None:
         raise failure
     return True
+
+
+def _process_claimed(event: WebhookEvent) -> Exception | None:
+    """Apply a claimed (locked) event; mark it processed in the same transaction as what it
+    wrote, or keep the attempt, the error and when to try again. Returns the failure."""
+    event.attempts += 1
+    try:
+        with transaction.atomic():
+            if event.type in HANDLED_EVENTS:
+                _apply(event)
+    except Exception as error:
+        event.last_error = f"{type(error).__name__}: {error}"[:2000]
+        event.next_attempt_at = timezone.now() + retry_delay(event.attempts)
+        event.save(update_fields=["attempts", "last_error", "next_attempt_at"])
+        return error
+    event.processed_at = timezone.now()
+    event.last_error = ""
+    event.save(update_fields=["attempts", "processed_at", "last_error"])
+    return None

@@ -77,7 +77,10 @@ def verify_webhook(payload: bytes, signature_header: str | None, secret: str) ->
         event = json.loads(payload)
     except ValueError as error:
         raise WebhookRejected("Invalid payload.") from error
-    obj = event.get("data", {}).get("object") if isinstance(event, dict) else None
+    if not isinstance(event, dict):
+        raise WebhookRejected("Not an event.")
+    data = event.get("data")
+    obj = data.get("object") if isinstance(data, dict) else None
     if not (
         isinstance(event.get("id"), str)
         and event["id"]
@@ -258,6 +261,38 @@ class StripeProvider:
             payment_status=payment_status,
             subscription_id=subscription_id,
             payment=payment,
+        )
+
+    def settled_checkout(
+        self, session: dict[str, Any], event_created: int | None
+    ) -> CheckoutState | None:
+        """A one-time session that is complete and paid is final (a refund or dispute is
+        another object), so the signed event's copy is enough: no request to Stripe, which
+        also keeps a busy day under Stripe's rate limit. Anything else is fetched."""
+        intent_id = session.get("payment_intent")
+        amount = session.get("amount_total")
+        if not (
+            session.get("mode") == "payment"
+            and session.get("status") == "complete"
+            and session.get("payment_status") == "paid"
+            and str(session.get("currency", "")).lower() == "jpy"
+            and isinstance(intent_id, str)
+            and isinstance(amount, int)
+            and amount >= 1
+        ):
+            return None
+        metadata = session.get("metadata") or {}
+        return CheckoutState(
+            session_id=session["id"],
+            donation_id=metadata.get("donation_id") or session.get("client_reference_id"),
+            status="complete",
+            payment_status="paid",
+            payment=Payment(
+                payment_id=intent_id,
+                payment_intent_id=intent_id,
+                amount=amount,
+                received_at=_when(event_created) or dt.datetime.now(tz=dt.UTC),
+            ),
         )
 
     def _intent_payment(self, intent: dict[str, Any]) -> Payment | None:

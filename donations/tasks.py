@@ -10,17 +10,11 @@ from . import services
 log = logging.getLogger(__name__)
 
 
-@shared_task(
-    bind=True,
-    acks_late=True,
-    autoretry_for=(Exception,),
-    retry_backoff=2,
-    retry_backoff_max=600,
-    max_retries=12,
-)
-def process_event_task(self, event_id: str) -> bool:
-    """Process one stored provider event (``services.process_event``); retried on failure."""
-    return services.process_event(event_id)
+@shared_task(acks_late=True)
+def drain_events_task() -> int:
+    """Process the stored provider events that are due (``services.drain_events``). Woken by
+    new events and run periodically; a failed event waits for its retry time, not the task."""
+    return services.drain_events()
 
 
 @shared_task(bind=True, acks_late=True, autoretry_for=(Exception,), retry_backoff=5, max_retries=8)

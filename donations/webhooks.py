@@ -5,8 +5,8 @@ days until it gets a 2xx. So the view only checks the signature over the raw bod
 is a 400 and nothing is stored), stores the event under its unique id
 (``services.store_event``, committed before the 200; a redelivery is not stored twice) and
 answers 200 — also for event types we do not handle. The work is done afterwards by the
-``process_event_task`` that ``store_event`` queues, which fetches the current state from
-Stripe instead of trusting the event's copy.
+drain (``services.drain_events``, a Celery task that ``store_event`` wakes), which fetches the
+current state from Stripe instead of trusting the event's copy.
 """
 
 import logging

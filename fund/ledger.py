@@ -97,8 +97,11 @@ def _validate(lines: Sequence[Line]) -> None:
 
 def _accounts(codes: Iterable[str]) -> dict[str, LedgerAccount]:
     """The accounts, created on first use; project accounts are linked to their project."""
-    accounts = {}
-    for code in sorted(set(codes)):
+    codes = sorted(set(codes))
+    accounts = {a.code: a for a in LedgerAccount.objects.filter(code__in=codes)}
+    for code in codes:
+        if code in accounts:
+            continue
         kind, _, object_id = code.partition(":")
         if kind not in Kind.values:
             raise LedgerError(f"Unknown ledger account {code!r}")

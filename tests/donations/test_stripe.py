@@ -159,6 +159,24 @@ def test_a_paid_card_checkout_is_one_gift_whatever_arrives_twice(fake_stripe, cl
     assert run_checks() == {}
 
 
+def test_a_paid_one_time_checkout_event_is_settled_by_its_signed_copy_without_a_fetch(
+    fake_stripe, client
+):
+    """Complete and paid cannot change: the signed event is enough (and a busy day stays under
+    Stripe's rate limit). An event whose copy is not settled is fetched."""
+    paid = start(ProjectFactory(), amount=4000, email="a@example.jp")
+    session_path = f"/v1/checkout/sessions/{paid.checkout_session_id}"
+    deliver(client, only(fake_stripe.pay(paid.checkout_session_id), "checkout.session.completed"))
+    assert paid.gifts.get().amount == 4000
+    assert fake_stripe.requests_to("GET", session_path) == []
+
+    later = start(ProjectFactory(), amount=2000, email="b@example.jp")
+    deliver_all(client, fake_stripe.pay(later.checkout_session_id, method="konbini"))
+    later.refresh_from_db()
+    assert later.status == Donation.Status.AWAITING_PAYMENT  # unpaid copy: fetched
+    assert fake_stripe.requests_to("GET", f"/v1/checkout/sessions/{later.checkout_session_id}")
+
+
 def test_a_checkout_the_donor_abandons_expires_without_a_gift(fake_stripe, client):
     donation = start(ProjectFactory())
 

@@ -90,6 +90,11 @@ BAD_DELIVERIES = {
     "garbled header": lambda body: (body, "t=abc,v1="),
     "not JSON": lambda body: (b"<xml/>", sign(b"<xml/>")),
     "not an event": lambda body: (b'{"id": 1}', sign(b'{"id": 1}')),
+    "a list": lambda body: (b"[1, 2]", sign(b"[1, 2]")),
+    "data not an object": lambda body: (
+        b'{"id": "evt_1", "type": "x", "data": []}',
+        sign(b'{"id": "evt_1", "type": "x", "data": []}'),
+    ),
     "not UTF-8": lambda body: (b"\xff\xfe", sign(b"\xff\xfe")),
 }
 
