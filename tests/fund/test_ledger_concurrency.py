@@ -27,11 +27,12 @@ def _race(project) -> tuple[int, list[BaseException]]:
     real_balance = ledger.balance
 
     def slow_balance(account):
-        # Widen the window between writing the postings and checking the fund, the same in
-        # both runs, so the race shows reliably when nothing serialises the clients (a busy CI
-        # machine once let three clients commit inside a 0.1 s window).
+        # Widen the window between reading the fund and committing, the same in both runs.
+        # The read comes first: sleeping before it let the clients' reads spread out, so the
+        # later ones saw the earlier ones' commits and the control sometimes showed no race.
+        held = real_balance(account)
         time.sleep(0.3)
-        return real_balance(account)
+        return held
 
     def client(n: int) -> None:
         try:
