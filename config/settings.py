@@ -168,6 +168,7 @@ CELERY_BROKER_TRANSPORT_OPTIONS = {
 # catches those whose retry time has come (and any whose wake-up was lost).
 CELERY_BEAT_SCHEDULE = {
     "drain-provider-events": {"task": "donations.tasks.drain_events_task", "schedule": 60.0},
+    "redrive-receipts": {"task": "donations.tasks.redrive_receipts_task", "schedule": 600.0},
 }
 
 # Japanese first, English second; every date and time is shown in Japan time.

@@ -10,7 +10,7 @@ The PDF is drawn by ``donations.receipt_pdf``; the email is sent by ``tasks.emai
 import datetime as dt
 
 from django.db import IntegrityError, transaction
-from django.db.models import F
+from django.db.models import Exists, F, OuterRef
 from django.utils import timezone, translation
 from django.utils.translation import gettext as _
 
@@ -172,4 +172,27 @@ def void_receipts_for_refund(gift: Gift, *, reason: str) -> None:
     )
     Receipt.objects.filter(gifts=gift, voided_at__isnull=True).update(
         voided_at=now, void_reason=reason[:200]
+    )
+
+
+def gifts_missing_a_receipt():
+    """Gifts whose donor wants a receipt, with money left to certify, and no live receipt —
+    their receipt task never ran or gave up (the re-drive finds them)."""
+    live_receipt = Receipt.objects.filter(
+        gift=OuterRef("pk"), kind=Receipt.Kind.SINGLE, voided_at__isnull=True
+    )
+    return (
+        Gift.objects.filter(donation__wants_receipt=True, refunded_amount__lt=F("amount"))
+        .exclude(Exists(live_receipt))
+        .exclude(donation__name="")
+        .exclude(donation__address="")
+    )
+
+
+def receipts_not_emailed(*, older_than: dt.timedelta):
+    """Live receipts issued more than ``older_than`` ago and never emailed."""
+    return Receipt.objects.filter(
+        emailed_at__isnull=True,
+        voided_at__isnull=True,
+        issued_at__lt=timezone.now() - older_than,
     )

@@ -1,9 +1,11 @@
 """Celery tasks of the gift pipeline. Each is safe to run twice: the work is keyed by ids."""
 
+import datetime as dt
 import logging
 
 from celery import shared_task
 from django.db import transaction
+from django.utils import timezone
 
 from . import services
 
@@ -43,3 +45,25 @@ def email_receipt_task(self, receipt_id: int) -> bool:
     from .receipt_mail import send_receipt_email
 
     return send_receipt_email(receipt_id)
+
+
+# Give a task its own chance before the re-drive steps in.
+REDRIVE_GRACE = dt.timedelta(minutes=10)
+
+
+@shared_task(acks_late=True)
+def redrive_receipts_task() -> tuple[int, int]:
+    """Queue again what a lost or exhausted task left undone: receipts not issued, receipts
+    not emailed. Both steps are safe to repeat (one live receipt per gift; the email claim)."""
+    from .receipts import gifts_missing_a_receipt, receipts_not_emailed
+
+    cutoff = timezone.now() - REDRIVE_GRACE
+    gifts = list(
+        gifts_missing_a_receipt().filter(created_at__lt=cutoff).values_list("pk", flat=True)
+    )
+    receipts = list(receipts_not_emailed(older_than=REDRIVE_GRACE).values_list("pk", flat=True))
+    for gift_id in gifts:
+        issue_receipt_task.delay(gift_id)
+    for receipt_id in receipts:
+        email_receipt_task.delay(receipt_id)
+    return len(gifts), len(receipts)

@@ -510,3 +510,37 @@ def test_donor_text_cannot_break_the_pdf():
     receipt, _ = issue_receipt(gift)
     text = pdf_text(render_receipt_pdf(receipt))
     assert "<b>A & B</b>" in text
+
+
+# --- The re-drive: what a lost task left undone ---------------------------------------------------
+
+
+@pytest.mark.django_db
+def test_the_redrive_issues_and_emails_a_receipt_whose_task_never_ran():
+    # Recorded in a transaction that never commits here: the receipt task never ran.
+    gift = give(ProjectFactory(), 3000)
+    assert not Receipt.objects.exists()
+    assert tasks.redrive_receipts_task() == (0, 0)  # a task still has its own chance first
+
+    Gift.objects.filter(pk=gift.pk).update(created_at=timezone.now() - dt.timedelta(hours=1))
+    assert tasks.redrive_receipts_task() == (1, 0)
+    receipt = Receipt.objects.get(gift=gift)
+    assert receipt.amount == 3000
+    assert tasks.redrive_receipts_task() == (0, 0)  # nothing twice
+
+
+@pytest.mark.django_db
+def test_the_redrive_emails_a_receipt_never_sent_once():
+    gift = give(ProjectFactory(), 3000)
+    receipt, _created = receipts.issue_receipt(gift)
+    Receipt.objects.filter(pk=receipt.pk).update(issued_at=timezone.now() - dt.timedelta(hours=1))
+    refunded = give(ProjectFactory(), 2000, payment_id="pi_refunded")
+    services.refund_gift(
+        gift=refunded, amount=2000, actor=FoundationRoleFactory(role="finance").user
+    )
+    Gift.objects.filter(pk=refunded.pk).update(created_at=timezone.now() - dt.timedelta(hours=1))
+
+    assert tasks.redrive_receipts_task() == (0, 1)  # the refunded gift has nothing to certify
+    assert [m.to for m in mail.outbox] == [[gift.donation.email]]
+    assert tasks.redrive_receipts_task() == (0, 0)
+    assert len(mail.outbox) == 1
