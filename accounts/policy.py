@@ -126,6 +126,16 @@ RULES: dict[str, Rule] = {
         or r.is_foundation_staff
         or r.member_of(project.proposal.organization_id if project is not None else None)
     ),
+    # Match pools: programme and finance staff run them; the sponsor's members and foundation
+    # staff read a pool's statement (no donor's personal data is on it).
+    "pool.manage": lambda r, _: (
+        r.site_admin or bool({"programme_officer", "finance"} & r.foundation)
+    ),
+    "pool.view_statement": lambda r, pool: (
+        r.site_admin
+        or r.is_foundation_staff
+        or r.member_of(pool.sponsor_id if pool is not None else None)
+    ),
     # Areas of the site.
     "government.area": lambda r, _: r.is_government_staff,
     "foundation.area": lambda r, _: r.site_admin or r.is_foundation_staff,

@@ -169,6 +169,7 @@ CELERY_BROKER_TRANSPORT_OPTIONS = {
 CELERY_BEAT_SCHEDULE = {
     "drain-provider-events": {"task": "donations.tasks.drain_events_task", "schedule": 60.0},
     "redrive-receipts": {"task": "donations.tasks.redrive_receipts_task", "schedule": 600.0},
+    "end-expired-match-pools": {"task": "fund.tasks.end_expired_pools_task", "schedule": 300.0},
 }
 
 # Japanese first, English second; every date and time is shown in Japan time.

@@ -34,6 +34,7 @@ from django.utils.translation import gettext as _
 from accounts.models import User
 from accounts.policy import may
 from fund.ledger import EntryKind, Line, account_code, balance, post_entry
+from fund.matching import match_gift, release_due, release_matches
 from fund.models import LedgerAccount, Project
 from fund.services import close_if_goal_reached
 
@@ -273,6 +274,15 @@ def _record_gift(donation: Donation, payment: Payment, *, source: str) -> tuple[
         ],
         memo=f"donation {donation.id}",
     )
+    if donation.project is not None:
+        match_gift(
+            gift_key=gift.payment_id,
+            project=donation.project,
+            amount=gift.amount,
+            received_at=gift.received_at,
+            donor_user_id=donation.donor_id,
+            donor_email=donation.email,
+        )
     _record(donation, action="gift_received", source=source, note=f"¥{gift.amount:,}")
     # After commit, and robust: neither may undo the gift. A receipt that failed to queue is
     # found again by the receipts' re-drive (gifts without one).
@@ -474,6 +484,12 @@ def _record_refund(
         memo=f"gift {gift.payment_id}",
         actor=actor,
     )
+    release_matches(
+        gift_key=gift.payment_id,
+        gift_amount=gift.amount,
+        refunded_total=gift.refunded_amount,
+        refund_key=refund.provider_refund_id,
+    )
     _record(
         gift.donation,
         action="refunded",
@@ -513,8 +529,14 @@ def refund_gift(*, gift: Gift, amount: Any, actor: User, reason: str = "requeste
         )
     if not gift.payment_intent_id:
         raise ValidationError(_("This gift has no payment to refund at the provider."))
-    # Check the fund can give it back before asking the provider to move money.
-    if balance(_fund_account(gift.project_id)) < amount:
+    # Check the fund can give it back, with the match it releases, before asking the provider
+    # to move money.
+    releases = release_due(
+        gift_key=gift.payment_id,
+        gift_amount=gift.amount,
+        refunded_total=gift.refunded_amount + amount,
+    )
+    if balance(_fund_account(gift.project_id)) < amount + releases:
         raise ValidationError(
             _("The fund no longer holds enough of this gift to refund it (it was granted).")
         )

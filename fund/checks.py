@@ -8,7 +8,8 @@ from collections.abc import Callable
 
 from django.db.models import Count, Q, Sum
 
-from .models import JournalEntry, LedgerAccount, Posting
+from .ledger import EntryKind
+from .models import JournalEntry, LedgerAccount, MatchAllocation, MatchPool, MatchRelease, Posting
 
 Check = Callable[[], list[str]]
 _CHECKS: list[tuple[str, Check]] = []
@@ -67,6 +68,48 @@ def whole_yen() -> list[str]:
 def account_kinds() -> list[str]:
     unknown = LedgerAccount.objects.exclude(kind__in=LedgerAccount.Kind.values)
     return [f"{a.code}: unknown kind {a.kind!r}" for a in unknown]
+
+
+@register("matched never exceeds pledged")
+def matched_within_pledged() -> list[str]:
+    from .selectors import pool_figures
+
+    problems = []
+    for pool_id, f in pool_figures(MatchPool.objects.all()).items():
+        if f.net_matched > f.pledged:
+            problems.append(f"pool {pool_id}: matched ¥{f.net_matched:,} > pledged ¥{f.pledged:,}")
+    return problems
+
+
+@register("matches agree with the ledger")
+def matches_agree_with_ledger() -> list[str]:
+    """Each allocation and release row has its entry, for the same amount, and no more."""
+    problems = []
+    pairs = [
+        (
+            EntryKind.MATCH_ALLOCATED,
+            {
+                f"match:{pool_id}:{gift_key}": amount
+                for pool_id, gift_key, amount in MatchAllocation.objects.values_list(
+                    "pool_id", "gift_key", "amount"
+                )
+            },
+        ),
+        (EntryKind.MATCH_RELEASED, dict(MatchRelease.objects.values_list("key", "amount"))),
+    ]
+    for kind, rows in pairs:
+        # The credit to the designated account (allocation) or the pool (release): the entry's
+        # amount, whatever the sign convention.
+        posted = dict(
+            Posting.objects.filter(entry__kind=kind, amount__gt=0)
+            .values_list("entry__key")
+            .annotate(total=Sum("amount"))
+            .values_list("entry__key", "total")
+        )
+        for key in rows.keys() | posted.keys():
+            if rows.get(key) != posted.get(key):
+                problems.append(f"{key}: recorded ¥{rows.get(key)} but posted ¥{posted.get(key)}")
+    return problems
 
 
 __all__ = ["register", "run_checks"]

@@ -11,6 +11,7 @@ from django.db import models
 from django.urls import reverse
 from django.utils.translation import gettext_lazy as _
 
+from accounts.models import GovernmentBody, Organization
 from proposals.models import Proposal
 
 DEFAULT_FEE_RATE_BP = 1500  # 15%, in basis points
@@ -199,3 +200,262 @@ class Posting(models.Model):
 
     def __str__(self) -> str:
         return f"{self.account.code} {self.amount:+d}"
+
+
+class MatchPool(models.Model):
+    """A sponsor's pledge that multiplies citizens' gifts to eligible projects (DOMAIN.md §2).
+
+    What was pledged, paid, matched and left is read from the ledger (``match_pool:<id>``,
+    ``pledge_receivable:<id>``), never stored here. Rules change only through
+    ``fund.matching``; allocations happen there when a gift succeeds.
+    """
+
+    class Scope(models.TextChoices):
+        ALL = "all", _("All projects")
+        PROJECTS = "projects", _("Chosen projects")
+        BODY = "body", _("Projects from one government body's proposals")
+        FISCAL_YEAR = "fiscal_year", _("Projects from one fiscal year's proposals")
+
+    class Leftover(models.TextChoices):
+        SPONSOR = "sponsor", _("Back to the sponsor")
+        GENERAL_FUND = "general_fund", _("To the general fund (the sponsor agreed)")
+
+    class State(models.TextChoices):
+        ACTIVE = "active", _("Active")
+        ENDED = "ended", _("Ended")
+
+    sponsor = models.ForeignKey(
+        Organization,
+        on_delete=models.PROTECT,
+        related_name="match_pools",
+        verbose_name=_("sponsor"),
+    )
+    name = models.CharField(_("public name"), max_length=200)
+    # "gift : match": 1:1 adds ¥1 per ¥1 given, 1:2 adds ¥2, 2:1 adds ¥1 per ¥2.
+    ratio_gift = models.PositiveIntegerField(
+        _("ratio: yen given"), default=1, validators=[MinValueValidator(1)]
+    )
+    ratio_match = models.PositiveIntegerField(
+        _("ratio: yen matched"), default=1, validators=[MinValueValidator(1)]
+    )
+    cap_per_gift = models.PositiveBigIntegerField(
+        _("most matched per gift (yen)"),
+        null=True,
+        blank=True,
+        validators=[MinValueValidator(1)],
+        help_text=_("Leave empty for no cap."),
+    )
+    cap_per_donor = models.PositiveBigIntegerField(
+        _("most matched per donor (yen)"),
+        null=True,
+        blank=True,
+        validators=[MinValueValidator(1)],
+        help_text=_("Counted by account and by email address. Leave empty for no cap."),
+    )
+    scope = models.CharField(
+        _("eligible projects"), max_length=20, choices=Scope.choices, default=Scope.ALL
+    )
+    projects = models.ManyToManyField(
+        Project, blank=True, related_name="match_pools", verbose_name=_("chosen projects")
+    )
+    body = models.ForeignKey(
+        GovernmentBody,
+        on_delete=models.PROTECT,
+        null=True,
+        blank=True,
+        related_name="+",
+        verbose_name=_("government body"),
+    )
+    fiscal_year = models.PositiveSmallIntegerField(
+        _("fiscal year of the proposals"), null=True, blank=True
+    )
+    starts_at = models.DateTimeField(_("matching starts"))
+    ends_at = models.DateTimeField(_("matching ends"))
+    priority = models.PositiveSmallIntegerField(
+        _("priority"), default=0, help_text=_("Higher numbers match first.")
+    )
+    leftover = models.CharField(
+        _("money left at the end"),
+        max_length=20,
+        choices=Leftover.choices,
+        default=Leftover.SPONSOR,
+    )
+    sponsor_consents_to_general_fund = models.BooleanField(
+        _("the sponsor agreed that what is left goes to the general fund"), default=False
+    )
+    state = models.CharField(
+        _("state"), max_length=10, choices=State.choices, default=State.ACTIVE, db_index=True
+    )
+    ended_at = models.DateTimeField(_("ended at"), null=True, blank=True)
+    created_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        on_delete=models.PROTECT,
+        related_name="+",
+        verbose_name=_("created by"),
+    )
+    created_at = models.DateTimeField(_("created at"), auto_now_add=True)
+
+    class Meta:
+        # The order in which pools match a gift: highest priority, then the one ending soonest.
+        ordering = ["-priority", "ends_at", "pk"]
+        constraints = [
+            models.CheckConstraint(
+                condition=models.Q(ends_at__gt=models.F("starts_at")),
+                name="pool_window_ends_after_it_starts",
+            ),
+            models.CheckConstraint(
+                condition=models.Q(ratio_gift__gte=1, ratio_match__gte=1),
+                name="pool_ratio_positive",
+            ),
+            models.CheckConstraint(
+                condition=(models.Q(cap_per_gift__isnull=True) | models.Q(cap_per_gift__gte=1))
+                & (models.Q(cap_per_donor__isnull=True) | models.Q(cap_per_donor__gte=1)),
+                name="pool_caps_positive",
+            ),
+            models.CheckConstraint(
+                condition=~models.Q(leftover="general_fund")
+                | models.Q(sponsor_consents_to_general_fund=True),
+                name="pool_general_fund_needs_consent",
+            ),
+            models.CheckConstraint(
+                condition=(~models.Q(scope="body") | models.Q(body__isnull=False))
+                & (~models.Q(scope="fiscal_year") | models.Q(fiscal_year__isnull=False)),
+                name="pool_scope_complete",
+            ),
+        ]
+        verbose_name = _("match pool")
+        verbose_name_plural = _("match pools")
+
+    def __str__(self) -> str:
+        return self.name
+
+    @property
+    def ratio_label(self) -> str:
+        return f"{self.ratio_gift}:{self.ratio_match}"
+
+    @property
+    def account(self) -> str:
+        return f"{LedgerAccount.Kind.MATCH_POOL}:{self.pk}"
+
+    @property
+    def receivable_account(self) -> str:
+        return f"{LedgerAccount.Kind.PLEDGE_RECEIVABLE}:{self.pk}"
+
+
+class MatchPoolEvent(models.Model):
+    """History of a pool: created, topped up, paid, changed, ended — dated and attributed."""
+
+    class Action(models.TextChoices):
+        CREATED = "created", _("Pledged")
+        TOPPED_UP = "topped_up", _("Pledge increased")
+        PAYMENT_RECEIVED = "payment_received", _("Payment received")
+        CHANGED = "changed", _("Changed")
+        ENDED = "ended", _("Ended")
+
+    pool = models.ForeignKey(
+        MatchPool, on_delete=models.PROTECT, related_name="events", verbose_name=_("match pool")
+    )
+    action = models.CharField(_("action"), max_length=20, choices=Action.choices)
+    amount = models.PositiveBigIntegerField(_("amount (yen)"), null=True, blank=True)
+    # The sponsor's bank transfer reference: a payment is recorded once per reference.
+    reference = models.CharField(_("reference"), max_length=100, blank=True)
+    actor = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        on_delete=models.PROTECT,
+        null=True,
+        blank=True,
+        related_name="+",
+        verbose_name=_("by"),
+    )
+    source = models.CharField(_("source"), max_length=50, blank=True)
+    occurred_at = models.DateTimeField(_("recorded at"), auto_now_add=True)
+    note = models.TextField(_("note"), blank=True)
+
+    class Meta:
+        ordering = ["occurred_at", "pk"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["pool", "reference"],
+                condition=models.Q(action="payment_received"),
+                name="pool_payment_once_per_reference",
+            ),
+        ]
+        verbose_name = _("match pool history entry")
+        verbose_name_plural = _("match pool history")
+
+    def __str__(self) -> str:
+        return f"{self.pool_id} {self.action}"
+
+
+class MatchAllocation(models.Model):
+    """Money a pool added to one gift. Its ledger entry has the key ``match:<pool>:<gift>``.
+
+    The gift is named by its payment id (``gift_key``): the fund does not know the donations app.
+    The donor is kept only as an account id and a hash of the email, for the per-donor cap.
+    """
+
+    pool = models.ForeignKey(
+        MatchPool, on_delete=models.PROTECT, related_name="allocations", verbose_name=_("pool")
+    )
+    gift_key = models.CharField(_("gift (payment)"), max_length=255, db_index=True)
+    project = models.ForeignKey(
+        Project,
+        on_delete=models.PROTECT,
+        related_name="match_allocations",
+        verbose_name=_("project"),
+    )
+    donor_user = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        on_delete=models.SET_NULL,
+        null=True,
+        blank=True,
+        related_name="+",
+        verbose_name=_("donor account"),
+    )
+    donor_email_hash = models.CharField(_("donor (email hash)"), max_length=64)
+    gift_amount = models.PositiveBigIntegerField(_("gift (yen)"))
+    amount = models.PositiveBigIntegerField(_("matched (yen)"))
+    gift_received_at = models.DateTimeField(_("gift received at"))
+    created_at = models.DateTimeField(_("matched at"), auto_now_add=True)
+
+    class Meta:
+        ordering = ["created_at", "pk"]
+        constraints = [
+            models.UniqueConstraint(fields=["pool", "gift_key"], name="match_once_per_pool_gift"),
+            models.CheckConstraint(condition=models.Q(amount__gte=1), name="match_amount_positive"),
+        ]
+        indexes = [
+            models.Index(fields=["pool", "donor_email_hash"], name="match_donor_email_idx"),
+            models.Index(fields=["pool", "donor_user"], name="match_donor_user_idx"),
+        ]
+        verbose_name = _("match")
+        verbose_name_plural = _("matches")
+
+    def __str__(self) -> str:
+        return f"{self.pool_id} {self.gift_key} ¥{self.amount:,}"
+
+
+class MatchRelease(models.Model):
+    """Match given back to its pool after a refund or a lost dispute, once per refund.
+
+    Its ledger entry has the same ``key`` (``match-release:<pool>:<refund>``)."""
+
+    allocation = models.ForeignKey(
+        MatchAllocation, on_delete=models.PROTECT, related_name="releases", verbose_name=_("match")
+    )
+    key = models.CharField(_("idempotency key"), max_length=300, unique=True)
+    amount = models.PositiveBigIntegerField(_("released (yen)"))
+    created_at = models.DateTimeField(_("released at"), auto_now_add=True)
+
+    class Meta:
+        ordering = ["created_at", "pk"]
+        constraints = [
+            models.CheckConstraint(
+                condition=models.Q(amount__gte=1), name="release_amount_positive"
+            ),
+        ]
+        verbose_name = _("match release")
+        verbose_name_plural = _("match releases")
+
+    def __str__(self) -> str:
+        return self.key

@@ -18,7 +18,18 @@ from proposals.fiscal import JAPAN
 from proposals.models import Proposal
 
 from .ledger import EntryKind
-from .models import LedgerAccount, Posting, Project
+from .matching import eligible_pools
+from .models import (
+    LedgerAccount,
+    MatchAllocation,
+    MatchPool,
+    MatchPoolEvent,
+    MatchRelease,
+    Posting,
+    Project,
+)
+
+Kind = LedgerAccount.Kind
 
 SORTS = ("ending", "needed")
 PUBLIC_STATES = (Project.State.OPEN, Project.State.CLOSED, Project.State.GRANTED)
@@ -276,3 +287,174 @@ def unfunded_proposals(
         if raised < project.goal_yen:
             rows.append(UnfundedProposal(proposal=proposal, project=project, raised=raised))
     return rows
+
+
+# --- Match pools ---------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class PoolFigures:
+    """A pool's money, read from its two ledger accounts. Whole yen."""
+
+    pledged: int  # every pledge and top-up
+    paid: int  # what the sponsor has paid of it
+    unpaid: int  # still owed by the sponsor
+    matched: int  # matches allocated, before releases
+    released: int  # matches given back after refunds
+    returned: int  # what was left when the pool ended (and came back after)
+    left: int  # still available to match
+
+    @property
+    def net_matched(self) -> int:
+        return self.matched - self.released
+
+
+def pool_figures(pools: Iterable[MatchPool]) -> dict[int, PoolFigures]:
+    """Each pool's figures by pool id, in one aggregate query whatever the number of pools."""
+    pools = list(pools)
+    codes = {p.account: p.pk for p in pools} | {p.receivable_account: p.pk for p in pools}
+    sums: dict[tuple[int, str, str], int] = {}
+    rows = (
+        Posting.objects.filter(account__code__in=list(codes))
+        .values("account__code", "account__kind", "entry__kind")
+        .annotate(total=Sum("amount"))
+        .order_by()
+        .values_list("account__code", "account__kind", "entry__kind", "total")
+    )
+    for code, account_kind, entry_kind, total in rows:
+        sums[(codes[code], account_kind, entry_kind)] = total
+
+    def total(pool_id: int, account_kind: str, *entry_kinds: str) -> int:
+        return sum(sums.get((pool_id, account_kind, k), 0) for k in entry_kinds)
+
+    pool_kind, receivable_kind, kinds = Kind.MATCH_POOL, Kind.PLEDGE_RECEIVABLE, EntryKind
+    figures = {}
+    for pool in pools:
+        pledged = -total(pool.pk, pool_kind, kinds.POOL_PLEDGED)
+        matched = total(pool.pk, pool_kind, kinds.MATCH_ALLOCATED)
+        released = -total(pool.pk, pool_kind, kinds.MATCH_RELEASED)
+        returned = total(pool.pk, pool_kind, kinds.POOL_ENDED)
+        receivable = total(
+            pool.pk, receivable_kind, kinds.POOL_PLEDGED, kinds.PLEDGE_PAID, kinds.POOL_ENDED
+        )
+        figures[pool.pk] = PoolFigures(
+            pledged=pledged,
+            paid=-total(pool.pk, receivable_kind, kinds.PLEDGE_PAID),
+            unpaid=receivable,
+            matched=matched,
+            released=released,
+            returned=returned,
+            left=pledged - matched + released - returned,
+        )
+    return figures
+
+
+@dataclass(frozen=True)
+class MatchOffer:
+    pool: MatchPool
+    left: int
+
+
+def all_pools(*, state: str = "") -> QuerySet[MatchPool]:
+    pools = MatchPool.objects.select_related("sponsor", "body")
+    return pools.filter(state=state) if state else pools
+
+
+def matching_offers(project: Project, *, now: dt.datetime | None = None) -> list[MatchOffer]:
+    """The pools that would match a gift to this project now, in the order they match, with
+    what each has left (the project page's "gifts matched 1:1 by …")."""
+    pools = list(eligible_pools(project, at=now or timezone.now()).select_related("sponsor"))
+    figures = pool_figures(pools)
+    return [
+        MatchOffer(pool=pool, left=figures[pool.pk].left)
+        for pool in pools
+        if figures[pool.pk].left > 0
+    ]
+
+
+@dataclass(frozen=True)
+class GiftMatch:
+    """What one pool added to one gift, net of releases."""
+
+    sponsor: str
+    pool: str
+    matched: int
+    released: int
+
+    @property
+    def net(self) -> int:
+        return self.matched - self.released
+
+
+def matches_by_gift(gift_keys: Iterable[str]) -> dict[str, list[GiftMatch]]:
+    """The matches of many gifts (by payment id), in two queries: for the thank-you page and the
+    donor's history."""
+    allocations = (
+        MatchAllocation.objects.filter(gift_key__in=list(gift_keys))
+        .select_related("pool__sponsor")
+        .annotate(released=Coalesce(Sum("releases__amount"), 0))
+        .order_by("pk")
+    )
+    found: dict[str, list[GiftMatch]] = {}
+    for a in allocations:
+        found.setdefault(a.gift_key, []).append(
+            GiftMatch(
+                sponsor=a.pool.sponsor.name, pool=a.pool.name, matched=a.amount, released=a.released
+            )
+        )
+    return found
+
+
+@dataclass(frozen=True)
+class StatementLine:
+    """One line of a sponsor's statement: a pledge, payment, match, release or the end."""
+
+    at: dt.datetime
+    kind: str  # an entry kind of fund.ledger.EntryKind
+    amount: int  # yen, positive
+    project: Project | None = None
+    gift_amount: int | None = None
+    reference: str = ""
+
+
+def pool_statement(pool: MatchPool) -> list[StatementLine]:
+    """Everything that moved the pool's money, oldest first. No donor appears on it: a gift is
+    shown by its date, project and amount only."""
+    lines = [
+        StatementLine(
+            at=a.created_at,
+            kind=EntryKind.MATCH_ALLOCATED,
+            amount=a.amount,
+            project=a.project,
+            gift_amount=a.gift_amount,
+        )
+        for a in pool.allocations.select_related("project")
+    ]
+    lines += [
+        StatementLine(
+            at=r.created_at,
+            kind=EntryKind.MATCH_RELEASED,
+            amount=r.amount,
+            project=r.allocation.project,
+            gift_amount=r.allocation.gift_amount,
+        )
+        for r in MatchRelease.objects.filter(allocation__pool=pool).select_related(
+            "allocation__project"
+        )
+    ]
+    event_kinds = {
+        MatchPoolEvent.Action.CREATED: EntryKind.POOL_PLEDGED,
+        MatchPoolEvent.Action.TOPPED_UP: EntryKind.POOL_PLEDGED,
+        MatchPoolEvent.Action.PAYMENT_RECEIVED: EntryKind.PLEDGE_PAID,
+        MatchPoolEvent.Action.ENDED: EntryKind.POOL_ENDED,
+    }
+    lines += [
+        StatementLine(
+            at=e.occurred_at,
+            kind=event_kinds[e.action],
+            amount=e.amount,
+            reference=e.reference,
+        )
+        for e in pool.events.filter(action__in=list(event_kinds), amount__isnull=False)
+    ]
+    return sorted(lines, key=lambda line: line.at)

@@ -231,3 +231,28 @@ def give(
         )
         Donation.objects.filter(pk=donation.pk).update(status=Donation.Status.SUCCEEDED)
     return gift
+
+
+def pledge_pool(
+    pledged: int = 1_000_000,
+    *,
+    sponsor: Organization | None = None,
+    actor: User | None = None,
+    **rules,
+):
+    """A match pool pledged through the service (so its pledge is in the ledger), open now and
+    for a year, matching every project 1:1 unless ``rules`` say otherwise."""
+    from django.utils import timezone
+
+    from fund.matching import pool_create
+
+    now = timezone.now()
+    rules.setdefault("starts_at", now - dt.timedelta(days=1))
+    rules.setdefault("ends_at", now + dt.timedelta(days=365))
+    return pool_create(
+        actor=actor or SiteAdminFactory(),
+        sponsor=sponsor or OrganizationFactory(kind=Organization.Kind.COMPANY),
+        name=rules.pop("name", "佐賀未来銀行 1:1 マッチング"),
+        pledged=pledged,
+        **rules,
+    )

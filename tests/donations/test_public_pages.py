@@ -18,8 +18,7 @@ from django.urls import reverse
 from django.utils import timezone
 
 from accounts.models import FoundationRole, User
-from fund.ledger import EntryKind, Line, account_code, post_entry
-from fund.models import LedgerAccount, Project
+from fund.models import Project
 from proposals.models import Proposal
 from tests import factories
 from tests.factories import (
@@ -27,6 +26,7 @@ from tests.factories import (
     MunicipalityFactory,
     PrefectureFactory,
     UserFactory,
+    pledge_pool,
 )
 from tests.fund.test_project_pages import live
 from tests.fund.test_projects import decided, listed, moved, programme_officer
@@ -275,23 +275,8 @@ def test_matched_money_is_shown_only_when_there_is_some(client):
     give(project, 3000, "t-m1")
     url = reverse("donations:project-detail", args=[project.pk])
     assert "matched by sponsors" not in english(client, url).content.decode()
-    pool = account_code(LedgerAccount.Kind.MATCH_POOL, 1)
-    post_entry(
-        kind=EntryKind.POOL_PLEDGED,
-        key="test-pledge",
-        lines=[
-            Line(account_code(LedgerAccount.Kind.PLEDGE_RECEIVABLE, 1), debit=10_000),
-            Line(pool, credit=10_000),
-        ],
-    )
-    post_entry(
-        kind=EntryKind.MATCH_ALLOCATED,
-        key="test-match",
-        lines=[
-            Line(pool, debit=3000),
-            Line(account_code(LedgerAccount.Kind.DESIGNATED, project.pk), credit=3000),
-        ],
-    )
+    pledge_pool(10_000)
+    give(project, 3000, "t-m2")
     response = english(client, url)
     assert response.context["progress"].matched == 3000
     assert "Of this, ¥3,000 was matched by sponsors." in response.content.decode()

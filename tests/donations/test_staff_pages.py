@@ -18,8 +18,8 @@ from accounts.models import FoundationRole, User
 from donations import services
 from donations.models import Donation, DonationEvent, Gift, Refund
 from donations.providers import DemoProvider, ProviderError
-from fund.ledger import EntryKind, Line, account_code, post_entry
-from fund.models import JournalEntry, LedgerAccount, Project
+from fund.ledger import EntryKind
+from fund.models import JournalEntry
 from proposals.fiscal import JAPAN
 from tests.factories import (
     FoundationRoleFactory,
@@ -30,6 +30,7 @@ from tests.factories import (
     SiteAdminFactory,
     UserFactory,
     give,
+    pledge_pool,
 )
 
 pytestmark = pytest.mark.django_db
@@ -54,27 +55,6 @@ def member_of(organization) -> User:
     return MembershipFactory(organization=organization).user
 
 
-def match(project: Project, amount: int, key: str) -> None:
-    """A sponsor's match for the project, as the ledger records it (pledge, then allocation)."""
-    pool = account_code(LedgerAccount.Kind.MATCH_POOL, 1)
-    post_entry(
-        kind=EntryKind.POOL_PLEDGED,
-        key=f"pledge:{key}",
-        lines=[
-            Line(account_code(LedgerAccount.Kind.PLEDGE_RECEIVABLE, 1), debit=amount),
-            Line(pool, credit=amount),
-        ],
-    )
-    post_entry(
-        kind=EntryKind.MATCH_ALLOCATED,
-        key=f"match:{key}",
-        lines=[
-            Line(pool, debit=amount),
-            Line(account_code(LedgerAccount.Kind.DESIGNATED, project.pk), credit=amount),
-        ],
-    )
-
-
 @pytest.fixture
 def money():
     """Organisation A's project with four gifts (two donors consent to share their contact
@@ -84,6 +64,7 @@ def money():
     project_a = ProjectFactory(proposal=ProposalFactory(organization=org_a), goal_yen=100_000)
     project_b = ProjectFactory(proposal=ProposalFactory(organization=org_b))
     staff = finance()
+    pledge_pool(4_000, scope="projects", projects=[project_a])  # matches the first gift
     give(
         project_a,
         10_000,
@@ -121,7 +102,6 @@ def money():
         email="b-donor@example.jp",
         share_contact=True,
     )
-    match(project_a, 4_000, "a")
     return {"a": org_a, "b": org_b, "project_a": project_a, "project_b": project_b}
 
 

@@ -1,0 +1,11 @@
+"""Celery tasks of the fund. Safe to run twice: ending a pool is a conditional state change."""
+
+from celery import shared_task
+
+from .matching import end_expired_pools
+
+
+@shared_task(acks_late=True)
+def end_expired_pools_task() -> int:
+    """End the match pools whose window has passed (run by beat): what is left goes back."""
+    return end_expired_pools()
