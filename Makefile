@@ -39,6 +39,7 @@ format: install
 bench: messages
 	$(PY) bench/register.py
 	$(PY) bench/donations.py
+	$(PY) bench/matching.py
 
 clean:
 	rm -rf $(VENV) db.sqlite3 staticfiles

@@ -24,6 +24,7 @@ urlpatterns = [
     # donations comes before fund's staff pages under /projects/.
     path("", include("donations.urls")),
     path("projects/", include("fund.urls")),
+    path("pools/", include("fund.pool_urls")),
     path("", include("accounts.urls")),
     path("", include("proposals.urls")),
 ]

@@ -8,6 +8,10 @@ pipeline's own step — so the gifts, ledger entries and history are exactly wha
 would be. The demo finance officer refunds part of one gift through ``services.refund_gift``.
 Receipts are issued for the donors who asked for one, without the email.
 
+The gifts are matched as they succeed by the match pools ``fund.demo`` pledged just before
+(``planned_gifts`` tells it what is coming, for the pool that ends up nearly spent); the figures
+below are given, then raised with the matches (gifts and matches count towards a goal).
+
 A couple of projects are well funded, one is close to its goal with days left, one has a
 monthly donor. Donors' emails are at ``DONOR_DOMAIN``; if any donation there exists the
 demo gifts are loaded already and nothing is added (a second ``load_demo`` adds no rows).
@@ -16,6 +20,7 @@ demo gifts are loaded already and nothing is added (a second ``load_demo`` adds 
 import copy
 import datetime as dt
 import uuid
+from collections import defaultdict
 from dataclasses import dataclass
 
 from django.db import transaction
@@ -23,7 +28,7 @@ from django.urls import reverse
 from django.utils import timezone
 
 from accounts.models import User
-from fund.demo import PLAN, fundable_candidates
+from fund.demo import demo_projects
 from fund.models import Project
 
 from . import providers, receipts, services
@@ -39,6 +44,9 @@ CARD = ("pay",)
 KONBINI = ("pay_later", "store_paid")
 KONBINI_UNPAID = ("pay_later",)  # the voucher is issued; the store payment has not come yet
 MONTHLY = ("pay", "next_month")  # two monthly payments so far
+# How many payments (gifts) each way to pay makes.
+PAYMENTS = {CARD: 1, KONBINI: 1, KONBINI_UNPAID: 0, MONTHLY: 2}
+GIVABLE = (Project.State.OPEN, Project.State.CLOSED, Project.State.GRANTED)
 
 
 @dataclass(frozen=True)
@@ -58,10 +66,10 @@ class DemoGift:
 
 ADDRESS = "佐賀県佐賀市城内1-1-59"
 
-# Slots of fund.demo.PLAN: 0 open ¥1.2M (10 days left), 1 open ¥800k, 2 open ¥500k (3 days
-# left), 3 open ¥2M (closes at its goal), 4 open ¥300k, 5 draft, 6 closed ¥600k, 7 cancelled.
+# Slots of fund.demo.PLAN: 0 open ¥1.6M (10 days left), 1 open ¥800k, 2 open ¥750k (3 days
+# left), 3 open ¥2M (closes at its goal), 4 open ¥500k, 5 draft, 6 closed ¥800k, 7 cancelled.
 GIFTS: tuple[DemoGift, ...] = (
-    # Well funded: ¥1,010,000 of ¥1,200,000.
+    # Well funded: ¥1,010,000 given, ¥1,350,000 of ¥1,600,000 with the matches.
     DemoGift(
         0,
         300_000,
@@ -81,14 +89,14 @@ GIFTS: tuple[DemoGift, ...] = (
     DemoGift(0, 30_000, "inoue", "井上 大輔"),
     DemoGift(0, 20_000, "hara", "原 さくら", "さくら", "応援しています。", share_contact=True),
     DemoGift(0, 10_000, "", "佐賀 市民", citizen=True),
-    # Modest: ¥165,000 of ¥800,000, and a konbini voucher not paid yet.
+    # Modest: ¥165,000 given, ¥270,000 of ¥800,000; a konbini voucher not paid yet.
     DemoGift(1, 100_000, "eguchi", "江口 翔太", "江口翔太", share_contact=True),
     DemoGift(1, 30_000, "mori", "森 千尋"),
     DemoGift(1, 20_000, "yoshida", "吉田 浩二", steps=KONBINI),
     DemoGift(1, 10_000, "kitamura", "北村 愛", "あい", "素敵な取り組みですね。"),
     DemoGift(1, 5_000, "sakai", "坂井 剛"),
     DemoGift(1, 8_000, "kubo", "久保 真理子", steps=KONBINI_UNPAID),
-    # Close to its goal with three days left: ¥470,000 of ¥500,000.
+    # Close to its goal with three days left: ¥470,000 given, ¥695,000 of ¥750,000.
     DemoGift(
         2,
         200_000,
@@ -105,13 +113,13 @@ GIFTS: tuple[DemoGift, ...] = (
     # Just started: a monthly donor (two months so far) and one more.
     DemoGift(3, 5_000, "nakamura", "中村 優", "ゆう", "毎月応援します。", steps=MONTHLY),
     DemoGift(3, 30_000, "fujita", "藤田 恵", share_contact=True),
-    # Well funded after a partial refund: ¥255,000 of ¥300,000.
+    # Well funded after a partial refund: ¥255,000 kept, ¥422,000 of ¥500,000.
     DemoGift(4, 100_000, "okawa", "大川 修", "大川修"),
     DemoGift(4, 80_000, "matsumoto", "松本 香織", share_contact=True),
     DemoGift(4, 50_000, "kobayashi", "小林 弘", refund=20_000),
     DemoGift(4, 30_000, "murakami", "村上 葵", "あおい", "地元の子どもたちに届きますように。"),
     DemoGift(4, 15_000, "yamamoto", "山本 勇気"),
-    # Closed under its goal: ¥380,000 of ¥600,000, given while it was open.
+    # Closed under its goal: ¥380,000 given while it was open, ¥580,000 of ¥800,000.
     DemoGift(6, 200_000, "sato", "佐藤 誠一", wants_receipt=True),
     DemoGift(6, 100_000, "takahashi", "高橋 美和", "高橋美和", share_contact=True),
     DemoGift(6, 50_000, "watanabe", "渡辺 淳"),
@@ -121,19 +129,6 @@ GIFTS: tuple[DemoGift, ...] = (
     DemoGift(GENERAL_FUND, 5_000, "kimura", "木村 陽菜", "ひな", "佐賀のために。"),
     DemoGift(GENERAL_FUND, 3_000, "hayashi", "林 悠斗", steps=KONBINI),
 )
-
-
-def demo_projects() -> dict[int, Project]:
-    """The fund demo's projects by slot (as ``fund.demo`` matched its plan to proposals)."""
-    by_proposal = {
-        project.proposal_id: project
-        for project in Project.objects.filter(proposal__in=fundable_candidates())
-    }
-    return {
-        slot: by_proposal[proposal.pk]
-        for slot, (_spec, proposal) in enumerate(zip(PLAN, fundable_candidates(), strict=False))
-        if proposal.pk in by_proposal
-    }
 
 
 def _as_it_was_open(project: Project) -> Project:
@@ -165,28 +160,49 @@ def _urls(project: Project | None) -> tuple[str, str]:
     return thanks, reverse("donations:project-detail", args=[project.pk])
 
 
-@transaction.atomic
-def load_donations_demo() -> dict[str, int]:
-    """Give the demo gifts, once; returns how many donations, gifts and refunds were new."""
-    if Donation.objects.filter(email__iendswith=f"@{DONOR_DOMAIN}").exists():
-        return {"demo_donations": 0, "demo_gifts": 0, "demo_refunds": 0}
-    projects = demo_projects()
-    finance = User.objects.get(email=FINANCE)
-    citizen = User.objects.filter(email=CITIZEN).first()
-    donations = gifts = refunds = 0
+def _to_give(
+    projects: dict[int, Project], *, citizen: User | None
+) -> list[tuple[DemoGift, Project | None]]:
+    """The demo gifts that can be given, each with its project (None: the general fund)."""
+    chosen = []
     for spec in GIFTS:
         if spec.slot is GENERAL_FUND:
             project = None
-        elif spec.slot in projects and projects[spec.slot].state in (
-            Project.State.OPEN,
-            Project.State.CLOSED,
-            Project.State.GRANTED,
-        ):
+        elif spec.slot in projects and projects[spec.slot].state in GIVABLE:
             project = projects[spec.slot]
         else:
             continue  # the fund demo has no such project (a smaller register)
         if spec.citizen and citizen is None:
             continue
+        chosen.append((spec, project))
+    return chosen
+
+
+def planned_gifts() -> dict[int, list[tuple[int, int]]]:
+    """What ``load_donations_demo`` will give to each demo project, by ``fund.demo.PLAN`` slot:
+    (yen, yen of it refunded) per payment — so ``fund.demo`` can pledge the nearly spent match
+    pool before the gifts are made. Empty once the demo gifts are loaded."""
+    if Donation.objects.filter(email__iendswith=f"@{DONOR_DOMAIN}").exists():
+        return {}
+    citizen = User.objects.filter(email=CITIZEN).first()
+    planned: dict[int, list[tuple[int, int]]] = defaultdict(list)
+    for spec, project in _to_give(demo_projects(), citizen=citizen):
+        if project is None:
+            continue
+        for n in range(PAYMENTS[spec.steps]):
+            planned[spec.slot].append((spec.amount, spec.refund if n == 0 else 0))
+    return dict(planned)
+
+
+@transaction.atomic
+def load_donations_demo() -> dict[str, int]:
+    """Give the demo gifts, once; returns how many donations, gifts and refunds were new."""
+    if Donation.objects.filter(email__iendswith=f"@{DONOR_DOMAIN}").exists():
+        return {"demo_donations": 0, "demo_gifts": 0, "demo_refunds": 0}
+    finance = User.objects.get(email=FINANCE)
+    citizen = User.objects.filter(email=CITIZEN).first()
+    donations = gifts = refunds = 0
+    for spec, project in _to_give(demo_projects(), citizen=citizen):
         success_url, cancel_url = _urls(project)
         donation = services.donation_start(
             project=_as_it_was_open(project) if project is not None else None,

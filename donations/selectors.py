@@ -1,8 +1,10 @@
-"""Reads of gifts: donors per project, the donor wall, a project's progress with its donors.
+"""Reads of gifts: donors per project, the donor wall, a project's progress with its donors,
+and what sponsors' match pools added to gifts.
 
 Money figures come from the ledger (``fund.selectors``); who gave comes from the gifts. A donor
 is counted once per project by email (case-insensitive), however many gifts they made; a gift
-refunded in full does not count.
+refunded in full does not count. A gift's matches are found by its payment id, the key under
+which ``fund.matching`` records them.
 """
 
 from collections.abc import Iterable
@@ -11,8 +13,8 @@ from dataclasses import dataclass
 from django.db.models import Count, Max, QuerySet
 from django.db.models.functions import Lower
 
-from fund.models import Project
-from fund.selectors import Progress, progress_for, project_progress
+from fund.models import MatchAllocation, MatchRelease, Project
+from fund.selectors import Progress, matches_by_gift, progress_for, project_progress
 
 from .models import Donation, Gift
 
@@ -91,3 +93,45 @@ def gifts_of(email: str) -> QuerySet[Gift]:
         .select_related("donation", "project")
         .order_by("-received_at", "-pk")
     )
+
+
+# --- Matches -----------------------------------------------------------------------------------
+
+
+def with_matches(gifts: Iterable[Gift]) -> list[Gift]:
+    """The gifts as a list, each with ``matches``: what sponsors' pools added to it
+    (``fund.selectors.GiftMatch``: matched, released after refunds, net). One query for the whole
+    list, none for an empty one."""
+    gifts = list(gifts)
+    found = matches_by_gift(gift.payment_id for gift in gifts)
+    for gift in gifts:
+        gift.matches = found.get(gift.payment_id, [])
+    return gifts
+
+
+@dataclass(frozen=True)
+class MatchHistory:
+    """One pool's match of a gift and what refunds gave back of it, dated (the staff's view)."""
+
+    allocation: MatchAllocation
+    releases: list[MatchRelease]
+
+    @property
+    def released(self) -> int:
+        return sum(release.amount for release in self.releases)
+
+    @property
+    def net(self) -> int:
+        return self.allocation.amount - self.released
+
+
+def match_history(gift: Gift) -> list[MatchHistory]:
+    """The gift's matches with their pools and sponsors, each with its releases, for the
+    foundation's gift page. Two queries."""
+    allocations = (
+        MatchAllocation.objects.filter(gift_key=gift.payment_id)
+        .select_related("pool__sponsor")
+        .prefetch_related("releases")
+        .order_by("created_at", "pk")
+    )
+    return [MatchHistory(allocation=a, releases=list(a.releases.all())) for a in allocations]

@@ -248,10 +248,12 @@ def _fund_account(project_id: int | None) -> str:
 
 
 def _record_gift(donation: Donation, payment: Payment, *, source: str) -> tuple[Gift, bool]:
-    """The gift for one payment and its ledger entry, once; returns (gift, created).
+    """The gift for one payment, its ledger entry and its match, once; returns (gift, created).
 
     Runs inside the caller's transaction with the donation locked. The unique ``payment_id``
-    lets one insert through; a concurrent or repeated call finds the existing gift.
+    lets one insert through; a concurrent or repeated call finds the existing gift. The match
+    comes last: it locks the pools, and every other gift to them waits until this transaction
+    commits, so nothing that can be written before it is written after it.
     """
     try:
         with transaction.atomic():
@@ -274,15 +276,6 @@ def _record_gift(donation: Donation, payment: Payment, *, source: str) -> tuple[
         ],
         memo=f"donation {donation.id}",
     )
-    if donation.project is not None:
-        match_gift(
-            gift_key=gift.payment_id,
-            project=donation.project,
-            amount=gift.amount,
-            received_at=gift.received_at,
-            donor_user_id=donation.donor_id,
-            donor_email=donation.email,
-        )
     _record(donation, action="gift_received", source=source, note=f"¥{gift.amount:,}")
     # After commit, and robust: neither may undo the gift. A receipt that failed to queue is
     # found again by the receipts' re-drive (gifts without one).
@@ -295,6 +288,15 @@ def _record_gift(donation: Donation, payment: Payment, *, source: str) -> tuple[
         from .tasks import issue_receipt_task
 
         transaction.on_commit(lambda: issue_receipt_task.delay(gift.pk), robust=True)
+    if donation.project is not None:
+        match_gift(
+            gift_key=gift.payment_id,
+            project=donation.project,
+            amount=gift.amount,
+            received_at=gift.received_at,
+            donor_user_id=donation.donor_id,
+            donor_email=donation.email,
+        )
     return gift, True
 
 

@@ -5,10 +5,10 @@ it raised — gifts, matches (from the ledger), refunds, net — and the donors 
 share their contact details with them (``Donation.share_contact``): name and email, nothing
 else. ``project.view_money`` decides; a project that is not theirs answers 404.
 
-Foundation staff (``staff/gifts/``): every gift, filtered; a gift's page with its donation, history,
-refunds and receipts. Finance staff (``gift.refund``) refund from it through
-``services.refund_gift``; other staff see the page without the form, and a refund they post
-anyway is a 403.
+Foundation staff (``staff/gifts/``): every gift, filtered, with what sponsors matched; a gift's
+page with its donation, history, sponsors' matches and their releases, refunds and receipts.
+Finance staff (``gift.refund``) refund from it through ``services.refund_gift``; other staff see
+the page without the form, and a refund they post anyway is a 403.
 """
 
 import csv
@@ -35,7 +35,7 @@ from fund.models import Project
 from fund.selectors import raised_and_matched
 
 from .models import Donation, DonationEvent, Gift, Receipt, Refund
-from .selectors import counted_gifts
+from .selectors import counted_gifts, match_history, with_matches
 from .staff_forms import GiftFilterForm, RefundForm
 
 STAFF_PAGE_SIZE = 50
@@ -227,6 +227,7 @@ def staff_gifts(request: HttpRequest) -> HttpResponse:
         amount=Coalesce(Sum("amount"), 0), refunded=Coalesce(Sum("refunded_amount"), 0)
     )
     page = Paginator(gifts, STAFF_PAGE_SIZE).get_page(form.page_number)
+    page.object_list = with_matches(page.object_list)  # one query for the page's matches
     return render(
         request,
         "donations/staff/gift_list.html",
@@ -289,6 +290,7 @@ def _render_staff_gift(
             "donation": donation,
             "history": _history(donation),
             "refunds": gift.refunds.select_related("created_by"),
+            "matches": match_history(gift),
             "receipts": Receipt.objects.filter(Q(gift=gift) | Q(gifts=gift)).distinct(),
             "other_gifts": donation.gifts.exclude(pk=gift.pk).order_by("-received_at", "-pk"),
             "may_refund": may_refund,

@@ -1,6 +1,10 @@
 """Public gift pages: open projects and each project's page, the give form, the demo checkout,
 the return (thank-you) page, a donor's donation page, their gifts and receipts.
 
+Sponsors' match pools show where a donor decides (the project page and the give form: which pools
+match a gift now, and how much matching is left) and where they look back (the thank-you page,
+the donation page and their gifts: what each gift was matched, net of any refund's release).
+
 Views stay thin: ``forms`` validates, ``services`` writes (and checks the rules again),
 ``selectors`` read. Who may see a donation is ``donations.access``: its donor (signed in, in the
 browser that gave, or holding the signed link) and foundation staff; anyone else gets a 404, so
@@ -71,6 +75,12 @@ def _giving_state(project: Project) -> str:
     return GIVING_OPEN
 
 
+def _match_offers(project: Project | None) -> list[fund_selectors.MatchOffer]:
+    """The sponsors' pools that would match a gift to the project now (two queries, however many
+    pools); none for the general fund, which pools do not match."""
+    return fund_selectors.matching_offers(project) if project is not None else []
+
+
 # --- Projects ----------------------------------------------------------------------------------
 
 
@@ -104,6 +114,7 @@ def project_detail(request: HttpRequest, pk: int) -> HttpResponse:
     may_manage = may(request.user, MANAGE_PROJECTS)
     if not is_public and not may_manage:
         raise Http404
+    giving = _giving_state(project)
     return render(
         request,
         "donations/project_detail.html",
@@ -112,7 +123,8 @@ def project_detail(request: HttpRequest, pk: int) -> HttpResponse:
             "proposal": project.proposal,
             "progress": selectors.progress_of(project),
             "wall": selectors.donor_wall(project),
-            "giving": _giving_state(project),
+            "giving": giving,
+            "offers": _match_offers(project) if giving == GIVING_OPEN else [],
             "quick_form": QuickGiveForm(),
             "is_public": is_public,
             "may_manage": may_manage,
@@ -166,6 +178,7 @@ def _give(request: HttpRequest, project: Project | None) -> HttpResponse:
         {
             "form": form,
             "project": project,
+            "offers": _match_offers(project),
             "demo_mode": configured_provider_name() == Donation.Provider.DEMO,
         },
         status=status,
@@ -283,7 +296,8 @@ def thanks(request: HttpRequest, pk: uuid.UUID) -> HttpResponse:
             log.warning("return page: could not confirm %s", donation.pk, exc_info=True)
             confirming = True
         donation.refresh_from_db()
-    gifts = list(_gifts_with_receipts(donation))
+    # No gift yet (a konbini payment still to be made): nothing is matched, nothing is said.
+    gifts = selectors.with_matches(_gifts_with_receipts(donation))
     demo = _live_demo_checkout(donation)
     return render(
         request,
@@ -292,6 +306,7 @@ def thanks(request: HttpRequest, pk: uuid.UUID) -> HttpResponse:
             "donation": donation,
             "gifts": gifts,
             "receipts": [r for gift in gifts for r in gift.receipts.all() if r.voided_at is None],
+            "matches": [match for gift in gifts for match in gift.matches],
             "progress": selectors.progress_of(donation.project) if donation.project else None,
             "confirming": confirming or donation.status == Status.PENDING,
             "demo_store": demo if donation.status == Status.AWAITING_PAYMENT else None,
@@ -317,7 +332,7 @@ def donation_detail(request: HttpRequest, pk: uuid.UUID) -> HttpResponse:
         "donations/donation_detail.html",
         {
             "donation": donation,
-            "gifts": _gifts_with_receipts(donation),
+            "gifts": selectors.with_matches(_gifts_with_receipts(donation)),
             "monthly": monthly,
             "may_cancel": monthly
             and bool(donation.subscription_id)
@@ -376,7 +391,7 @@ def my_gifts(request: HttpRequest) -> HttpResponse:
     # Given with the account or a verified address: either way the page lets the donor in
     # (donations.access), so every link is the plain page.
     links = {d.pk: reverse("donations:donation", args=[d.pk]) for d in donations}
-    gifts = list(
+    gifts = selectors.with_matches(
         Gift.objects.filter(donation__in=[d.pk for d in donations])
         .select_related("donation", "project")
         .prefetch_related("receipts")

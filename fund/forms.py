@@ -1,4 +1,4 @@
-"""Forms of the fund's pages: the public list's filters, and the staff's project forms.
+"""Forms of the fund's pages: the public list's filters, and the staff's project and pool forms.
 
 Staff forms mix in ``ServiceFormMixin``: ``submit(actor)`` validates, calls ``fund.services`` and
 turns its ``ValidationError`` or ``PermissionDenied`` into form errors, so a refused change is
@@ -9,22 +9,31 @@ import datetime as dt
 from typing import Any
 
 from django import forms
+from django.core.exceptions import ValidationError
 from django.utils import timezone
 from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy
 
-from accounts.models import GovernmentBody, User
+from accounts.models import GovernmentBody, Organization, User
 from proposals.fiscal import JAPAN
 from proposals.forms import PublicFilterForm
 from proposals.models import Proposal
-from proposals.officer_forms import DateInput, ServiceFormMixin, YenField, textarea
+from proposals.officer_forms import (
+    DateInput,
+    ServiceFormMixin,
+    YenField,
+    fiscal_year_field,
+    textarea,
+)
 from proposals.templatetags.register_tags import fiscal_year_label
 
-from . import selectors, services
-from .models import DEFAULT_FEE_RATE_BP, Project
+from . import matching, selectors, services
+from .models import DEFAULT_FEE_RATE_BP, MatchPool, Project
 
-# A new project's window, as first offered: from today for this many days.
+# A new project's (and pool's) window, as first offered: from today for this many days.
 DEFAULT_WINDOW_DAYS = 60
+# A pool's priority is a PositiveSmallIntegerField.
+PRIORITY_MAX = 32767
 
 
 def start_of_day(day: dt.date) -> dt.datetime:
@@ -241,3 +250,282 @@ def transition_forms(project: Project) -> dict[str, TransitionForm]:
         action: TransitionForm(project=project, action=action)
         for action in services.allowed_actions(project, by_hand_only=True)
     }
+
+
+# --- Staff: match pools ----------------------------------------------------------------------
+
+
+class PoolFilterForm(PublicFilterForm):
+    """The pool list's filter: the state. A bad value is dropped and reported."""
+
+    state = forms.ChoiceField(
+        label=gettext_lazy("State"),
+        required=False,
+        choices=[("", gettext_lazy("Every state")), *MatchPool.State.choices],
+        error_messages={
+            "invalid_choice": gettext_lazy("Unknown state “%(value)s”; showing every state.")
+        },
+    )
+
+
+def _add_rule_errors(form: forms.BaseForm, error: ValidationError) -> None:
+    """``validate_rules``' errors on the form, except on fields already refused as typed (their
+    own message says more than the rule's)."""
+    for name, messages in error.message_dict.items():
+        field = name if name in form.fields else None
+        if field is None or field not in form.errors:
+            form.add_error(field, messages)
+
+
+class PoolForm(ServiceFormMixin, forms.Form):
+    """A new match pool: the sponsor's pledge and the rules that decide each match.
+
+    The rules are checked by ``fund.matching.validate_rules`` (the one place, shared with the
+    API and the service); the window is whole days in Japan time, as for projects.
+    """
+
+    sponsor = forms.ModelChoiceField(
+        label=gettext_lazy("Sponsor"),
+        queryset=Organization.objects.order_by("name"),
+        empty_label=gettext_lazy("Choose the sponsor organisation"),
+    )
+    name = forms.CharField(
+        label=gettext_lazy("Public name"),
+        max_length=200,
+        help_text=gettext_lazy("Shown on project pages: “gifts matched 1:1 by …”."),
+    )
+    pledged = YenField(label=gettext_lazy("Pledged (yen)"))
+    ratio_gift = forms.IntegerField(
+        label=gettext_lazy("Ratio: yen given"),
+        initial=1,
+        help_text=gettext_lazy("1 given : 1 matched adds ¥1 per ¥1; 1 : 2 adds ¥2 per ¥1."),
+    )
+    ratio_match = forms.IntegerField(label=gettext_lazy("Ratio: yen matched"), initial=1)
+    cap_per_gift = YenField(
+        label=gettext_lazy("Most matched per gift (yen)"),
+        required=False,
+        help_text=gettext_lazy("Leave empty for no cap."),
+    )
+    cap_per_donor = YenField(
+        label=gettext_lazy("Most matched per donor (yen)"),
+        required=False,
+        help_text=gettext_lazy("Counted by account and by email address. Leave empty for no cap."),
+    )
+    scope = forms.ChoiceField(
+        label=gettext_lazy("Eligible projects"),
+        choices=MatchPool.Scope.choices,
+        initial=MatchPool.Scope.ALL,
+        widget=forms.RadioSelect,
+    )
+    projects = forms.ModelMultipleChoiceField(
+        label=gettext_lazy("Chosen projects"),
+        queryset=Project.objects.none(),
+        required=False,
+        widget=forms.CheckboxSelectMultiple,
+        help_text=gettext_lazy("For “Chosen projects” only. Cancelled projects are not listed."),
+    )
+    body = forms.ModelChoiceField(
+        label=gettext_lazy("Government body"),
+        queryset=GovernmentBody.objects.order_by("code"),
+        required=False,
+        empty_label=gettext_lazy("— none —"),
+        help_text=gettext_lazy("For projects from one government body's proposals only."),
+    )
+    fiscal_year = fiscal_year_field(
+        gettext_lazy("Fiscal year of the proposals"),
+        required=False,
+        help_text=gettext_lazy(
+            "For projects from one fiscal year's proposals only: its starting year, e.g. 2026."
+        ),
+    )
+    starts_at = forms.DateField(
+        label=gettext_lazy("Matching starts on"),
+        widget=DateInput(),
+        help_text=gettext_lazy("From 0:00, Japan time."),
+    )
+    ends_at = forms.DateField(
+        label=gettext_lazy("Matching ends on"),
+        widget=DateInput(),
+        help_text=gettext_lazy("Until 23:59, Japan time."),
+    )
+    priority = forms.IntegerField(
+        label=gettext_lazy("Priority"),
+        initial=0,
+        min_value=0,
+        max_value=PRIORITY_MAX,
+        help_text=gettext_lazy("Higher numbers match first."),
+    )
+    leftover = forms.ChoiceField(
+        label=gettext_lazy("Money left at the end"),
+        choices=MatchPool.Leftover.choices,
+        initial=MatchPool.Leftover.SPONSOR,
+        widget=forms.RadioSelect,
+    )
+    sponsor_consents_to_general_fund = forms.BooleanField(
+        label=gettext_lazy(
+            "The sponsor agreed in writing that what is left goes to the general fund"
+        ),
+        required=False,
+    )
+
+    def __init__(self, data: Any = None, **kwargs: Any) -> None:
+        today = timezone.localdate(timezone=JAPAN)
+        kwargs.setdefault(
+            "initial",
+            {"starts_at": today, "ends_at": today + dt.timedelta(days=DEFAULT_WINDOW_DAYS)},
+        )
+        super().__init__(data, **kwargs)
+        self.fields["projects"].queryset = (
+            Project.objects.exclude(state=Project.State.CANCELLED)
+            .select_related("proposal")
+            .order_by("-created_at", "-pk")
+        )
+
+    def _window(self) -> tuple[dt.datetime | None, dt.datetime | None]:
+        data = self.cleaned_data
+        starts, ends = data.get("starts_at"), data.get("ends_at")
+        return (start_of_day(starts) if starts else None, end_of_day(ends) if ends else None)
+
+    def _rules(self) -> dict[str, Any]:
+        data = self.cleaned_data
+        starts_at, ends_at = self._window()
+        scope = data.get("scope", "")
+        return {
+            "ratio_gift": data.get("ratio_gift"),
+            "ratio_match": data.get("ratio_match"),
+            "cap_per_gift": data.get("cap_per_gift"),
+            "cap_per_donor": data.get("cap_per_donor"),
+            "starts_at": starts_at,
+            "ends_at": ends_at,
+            "scope": scope,
+            "projects": list(data.get("projects") or ()),
+            "body": data.get("body"),
+            "fiscal_year": data.get("fiscal_year"),
+            "leftover": data.get("leftover", ""),
+            "sponsor_consents_to_general_fund": data.get("sponsor_consents_to_general_fund", False),
+        }
+
+    def clean(self) -> dict[str, Any]:
+        data = super().clean()
+        try:
+            matching.validate_rules(**self._rules())
+        except ValidationError as error:
+            _add_rule_errors(self, error)
+        return data
+
+    def perform(self, actor: User) -> MatchPool:
+        data = self.cleaned_data
+        return matching.pool_create(
+            actor=actor,
+            sponsor=data["sponsor"],
+            name=data["name"],
+            pledged=data["pledged"],
+            priority=data["priority"],
+            **self._rules(),
+        )
+
+
+class PoolTopUpForm(ServiceFormMixin, forms.Form):
+    """The sponsor pledges more to a running pool."""
+
+    amount = YenField(label=gettext_lazy("Added to the pledge (yen)"))
+    note = forms.CharField(
+        label=gettext_lazy("Note for the history (optional)"),
+        required=False,
+        max_length=1000,
+        widget=textarea(2),
+    )
+
+    def __init__(self, data: Any = None, *, pool: MatchPool, **kwargs: Any) -> None:
+        kwargs.setdefault("prefix", "top_up")
+        super().__init__(data, **kwargs)
+        self.pool = pool
+
+    def perform(self, actor: User) -> Any:
+        data = self.cleaned_data
+        return matching.pool_top_up(
+            pool=self.pool, amount=data["amount"], actor=actor, note=data["note"]
+        )
+
+
+class PoolPaymentForm(ServiceFormMixin, forms.Form):
+    """A bank transfer from the sponsor paying (part of) the pledge."""
+
+    amount = YenField(label=gettext_lazy("Amount received (yen)"))
+    reference = forms.CharField(
+        label=gettext_lazy("Bank transfer reference"),
+        max_length=100,
+        help_text=gettext_lazy("A payment is recorded once per reference."),
+    )
+    note = forms.CharField(
+        label=gettext_lazy("Note for the history (optional)"),
+        required=False,
+        max_length=1000,
+        widget=textarea(2),
+    )
+
+    def __init__(self, data: Any = None, *, pool: MatchPool, **kwargs: Any) -> None:
+        kwargs.setdefault("prefix", "payment")
+        super().__init__(data, **kwargs)
+        self.pool = pool
+
+    def perform(self, actor: User) -> Any:
+        data = self.cleaned_data
+        return matching.pool_record_payment(
+            pool=self.pool,
+            amount=data["amount"],
+            reference=data["reference"],
+            actor=actor,
+            note=data["note"],
+        )
+
+
+class PoolChangeForm(ServiceFormMixin, forms.Form):
+    """What may change on a running pool: its public name, priority and last day."""
+
+    name = forms.CharField(label=gettext_lazy("Public name"), max_length=200)
+    priority = forms.IntegerField(
+        label=gettext_lazy("Priority"),
+        min_value=0,
+        max_value=PRIORITY_MAX,
+        help_text=gettext_lazy("Higher numbers match first."),
+    )
+    ends_at = forms.DateField(
+        label=gettext_lazy("Matching ends on"),
+        widget=DateInput(),
+        help_text=gettext_lazy("Until 23:59, Japan time."),
+    )
+
+    def __init__(self, data: Any = None, *, pool: MatchPool, **kwargs: Any) -> None:
+        kwargs.setdefault("prefix", "change")
+        kwargs.setdefault(
+            "initial",
+            {"name": pool.name, "priority": pool.priority, "ends_at": japan_date(pool.ends_at)},
+        )
+        super().__init__(data, **kwargs)
+        self.pool = pool
+
+    def perform(self, actor: User) -> MatchPool:
+        data = self.cleaned_data
+        ends_at = self.pool.ends_at
+        # The end's time is kept as it is when only the other fields changed.
+        if japan_date(ends_at) != data["ends_at"]:
+            ends_at = end_of_day(data["ends_at"])
+        return matching.pool_update(
+            pool=self.pool,
+            actor=actor,
+            name=data["name"],
+            priority=data["priority"],
+            ends_at=ends_at,
+        )
+
+
+class PoolEndForm(ServiceFormMixin, forms.Form):
+    """Ending a pool: nothing to fill in; the page says where the money left goes."""
+
+    def __init__(self, data: Any = None, *, pool: MatchPool, **kwargs: Any) -> None:
+        super().__init__(data, **kwargs)
+        self.pool = pool
+
+    def perform(self, actor: User) -> MatchPool:
+        return matching.pool_end(pool=self.pool, actor=actor)

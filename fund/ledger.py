@@ -122,12 +122,18 @@ def post_entry(
     lines: Sequence[Line],
     memo: str = "",
     actor: Any = None,
+    balances: dict[str, int] | None = None,
 ) -> tuple[JournalEntry, bool]:
     """Write the entry unless one with this ``key`` exists; returns (entry, created).
 
     Safe to call twice at once with the same key: the unique key lets one insert through and
     the other finds that entry. Raises ``LedgerError`` (and writes nothing) for an unbalanced
     entry, amounts that are not whole yen, or one that would take a fund below zero.
+
+    ``balances``: what ``lock_balances`` returned earlier in the same transaction. A fund the
+    entry draws on is then checked against that figure (less what the entry takes) instead of
+    counting its postings again; once the entry is written, the figures are lowered by what it
+    took, for the next entry of the transaction.
     """
     _validate(lines)
     try:
@@ -139,16 +145,29 @@ def post_entry(
     accounts = _accounts(line.account for line in lines)
     # Lock the fund accounts that lose money, in code order (the same order everywhere, so two
     # entries touching the same funds cannot deadlock), then check they stay at or above zero.
+    # Those in ``balances`` are locked already (``lock_balances``).
     drawn = sorted(
         {line.account for line in lines if line.debit and accounts[line.account].is_fund}
     )
-    _lock(drawn)
+    _lock([code for code in drawn if balances is None or code not in balances])
     Posting.objects.bulk_create(
         Posting(entry=entry, account=accounts[line.account], amount=line.amount) for line in lines
     )
+    # What the entry leaves on the accounts whose balance the caller counted under their lock.
+    after = {}
+    if balances is not None:
+        for line in lines:
+            if line.account in balances:
+                was = after.get(line.account, balances[line.account])
+                after[line.account] = was + _natural(accounts[line.account].kind, line.amount)
     for code in drawn:
-        if balance(accounts[code]) < 0:
+        left = after[code] if code in after else balance(accounts[code])
+        if left < 0:
             raise LedgerError(f"{code} would go below zero")
+    for code, left in after.items():
+        # Lowered, a figure follows; raised, it stays as it was: a savepoint rolled back
+        # around this entry would take that money away again. Never above the truth.
+        balances[code] = min(balances[code], left)
     return entry, True
 
 
@@ -158,6 +177,11 @@ def _lock(codes: list[str]) -> None:
     list(LedgerAccount.objects.select_for_update().filter(code__in=codes).order_by("code"))
 
 
+def _natural(kind: str, total: int) -> int:
+    """A sum of postings as a balance on the account's natural side."""
+    return -total if kind in CREDIT_NORMAL else total
+
+
 def balance(account: LedgerAccount | str) -> int:
     """The account's balance on its natural side (credit side for funds, liabilities, income)."""
     if isinstance(account, str):
@@ -165,4 +189,28 @@ def balance(account: LedgerAccount | str) -> int:
         if account is None:
             return 0
     total = Posting.objects.filter(account=account).aggregate(total=Sum("amount"))["total"] or 0
-    return -total if account.kind in CREDIT_NORMAL else total
+    return _natural(account.kind, total)
+
+
+def lock_balances(codes: Iterable[str]) -> dict[str, int]:
+    """Lock the accounts as ``post_entry`` does (code order, to the end of the transaction),
+    then count their balances in one query; an account not used yet holds 0.
+
+    For a caller that reads a fund to decide how much to take from it: hand the figures to
+    ``post_entry(balances=…)`` in the same transaction and it does not count them again. While
+    the locks are held they never overstate a balance: whatever takes money from a fund locks
+    it first, and money coming in meanwhile can only raise it.
+    """
+    codes = sorted(set(codes))
+    _lock(codes)
+    balances = dict.fromkeys(codes, 0)
+    rows = (
+        Posting.objects.filter(account__code__in=codes)
+        .values("account__code", "account__kind")
+        .annotate(total=Sum("amount"))
+        .order_by()
+        .values_list("account__code", "account__kind", "total")
+    )
+    for code, kind, total in rows:
+        balances[code] = _natural(kind, total)
+    return balances

@@ -7,8 +7,13 @@ called by ``donations`` when a gift succeeds and ``release_matches`` when one is
 Correctness under load rests on one rule: whoever reads a pool's balance to spend it holds the
 pool's row lock (``_lock_pools``, always in primary-key order, so two gifts cannot deadlock), and
 keeps it until the allocation is committed. The ledger's own lock on the ``match_pool`` account
-refuses an overdraft as a second line. Allocations and releases are once per (pool, gift) and per
-refund by unique keys, never by looking first.
+refuses an overdraft as a second line: the balance is read under it (``lock_balances``) and the
+ledger checks the allocation against that same figure. Allocations and releases are once per
+(pool, gift) and per refund by unique keys, never by looking first.
+
+Every gift to a pool waits for that lock, so the section it covers is kept short: what needs no
+lock is read before it, the pools' balances are counted once (not again by the ledger), and
+``donations`` matches a gift as the last step of recording it (``bench/matching.py``).
 
 Rounding (the one place): a pool's entitlement is rounded down to the yen, so a pool never pays
 more than its ratio; a partial refund releases the matching share rounded down, and the last
@@ -22,7 +27,7 @@ from typing import Any
 
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.db import IntegrityError, transaction
-from django.db.models import Q, QuerySet, Sum
+from django.db.models import BigIntegerField, F, OuterRef, Q, QuerySet, Subquery, Sum
 from django.db.models.functions import Coalesce
 from django.utils import timezone
 from django.utils.translation import gettext as _
@@ -30,7 +35,7 @@ from django.utils.translation import gettext as _
 from accounts.models import Organization, User
 from accounts.policy import may
 
-from .ledger import EntryKind, Line, balance, designated, post_entry
+from .ledger import EntryKind, Line, balance, designated, lock_balances, post_entry
 from .models import (
     MatchAllocation,
     MatchPool,
@@ -372,16 +377,22 @@ def _gift_yen_covered(pool: MatchPool, matched: int) -> int:
 
 
 def _donor_matched(pool: MatchPool, *, user_id: int | None, email_hashes: list[str]) -> int:
-    """What the pool has matched for this donor so far, net of releases."""
+    """What the pool has matched for this donor so far, net of releases (one query)."""
     same_donor = Q(donor_email_hash__in=email_hashes)
     if user_id is not None:
         same_donor |= Q(donor_user_id=user_id)
-    mine = MatchAllocation.objects.filter(same_donor, pool=pool)
-    matched = mine.aggregate(total=Coalesce(Sum("amount"), 0))["total"]
-    released = MatchRelease.objects.filter(allocation__in=mine).aggregate(
-        total=Coalesce(Sum("amount"), 0)
-    )["total"]
-    return matched - released
+    released = (
+        MatchRelease.objects.filter(allocation=OuterRef("pk"))
+        .values("allocation")
+        .annotate(total=Sum("amount"))
+        .values("total")
+    )
+    yen = BigIntegerField()
+    return (
+        MatchAllocation.objects.filter(same_donor, pool=pool)
+        .annotate(released=Coalesce(Subquery(released), 0, output_field=yen))
+        .aggregate(net=Coalesce(Sum(F("amount") - F("released"), output_field=yen), 0))["net"]
+    )
 
 
 def match_gift(
@@ -405,28 +416,29 @@ def match_gift(
     candidates = eligible_pools(project, at=received_at)
     if not candidates.exists():
         return []
-    pools = sorted(
-        _lock_pools(MatchPool.objects.filter(pk__in=candidates.values("pk"))),
-        key=lambda p: (-p.priority, p.ends_at, p.pk),
-    )
     # One donor, however they give: the account, the email given, and the account's own email.
+    # (Read before the pools' lock: everything after it waits for the commit.)
     email_hash = donor_email_hash(donor_email)
     email_hashes = [email_hash]
     if donor_user_id is not None:
         account_email = User.objects.filter(pk=donor_user_id).values_list("email", flat=True)
         email_hashes += [donor_email_hash(e) for e in account_email]
+    pools = sorted(
+        _lock_pools(MatchPool.objects.filter(pk__in=candidates.values("pk"))),
+        key=lambda p: (-p.priority, p.ends_at, p.pk),
+    )
+    # What each pool has left, counted once under the ledger's lock too; each allocation's
+    # entry is checked against it and lowers it.
+    left = lock_balances(pool.account for pool in pools)
     unmatched = amount
     made = []
     for pool in pools:
         if unmatched <= 0:
             break
-        share = entitlement(pool, unmatched)
+        share = min(entitlement(pool, unmatched), left[pool.account])
         if pool.cap_per_donor is not None and share > 0:
             used = _donor_matched(pool, user_id=donor_user_id, email_hashes=email_hashes)
             share = min(share, pool.cap_per_donor - used)
-        if share <= 0:
-            continue
-        share = min(share, balance(pool.account))
         if share <= 0:
             continue
         allocation = MatchAllocation.objects.create(
@@ -444,6 +456,7 @@ def match_gift(
             key=f"match:{pool.pk}:{gift_key}",
             lines=[Line(pool.account, debit=share), Line(designated(project), credit=share)],
             memo=f"{pool} × {gift_key}",
+            balances=left,
         )
         made.append(allocation)
         unmatched -= min(unmatched, _gift_yen_covered(pool, share))

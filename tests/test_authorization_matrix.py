@@ -23,7 +23,7 @@ from rest_framework.authtoken.models import Token
 from accounts.models import FoundationRole, Invitation, Membership
 from donations.models import Donation, Refund
 from donations.receipts import issue_receipt
-from fund.models import Project
+from fund.models import MatchPool, MatchPoolEvent, Project
 from proposals import services
 from proposals.models import Operation, Proposal
 from tests.factories import (
@@ -38,6 +38,7 @@ from tests.factories import (
     SiteAdminFactory,
     UserFactory,
     give,
+    pledge_pool,
 )
 
 OK, LOGIN = "ok", "login"
@@ -95,6 +96,7 @@ class World:
     unlisted: Any  # adopted, not budgeted, not yet a project
     gift: Any  # citizen A's gift to the open project (CSO A's), with its receipt
     receipt: Any
+    pool: Any  # organisation B sponsors a match pool (so B's members are its sponsor)
 
 
 @pytest.fixture
@@ -165,6 +167,7 @@ def world(db, settings, tmp_path) -> World:
 
     open_project = ProjectFactory(proposal=adopted_unbudgeted("C-1"))
     draft_project = ProjectFactory(proposal=adopted_unbudgeted("C-2"), state=Project.State.DRAFT)
+    pool = pledge_pool(100_000, sponsor=org_b, actor=users["site_admin"])
     citizen_a = users["citizen_a"]
     gift = give(open_project, 3000, donor=citizen_a, email=citizen_a.email, wants_receipt=True)
     receipt, _created = issue_receipt(gift)
@@ -182,6 +185,7 @@ def world(db, settings, tmp_path) -> World:
         adopted_unbudgeted("C-3"),
         gift,
         receipt,
+        pool,
     )
 
 
@@ -586,6 +590,100 @@ CASES: list[Case] = [
         method="post",
         data=lambda w: {"refund-amount": "1000", "refund-reason": "requested"},
         changed=lambda w: Refund.objects.filter(gift=w.gift, amount=1000).exists(),
+    ),
+    # Match pools: foundation staff see them, programme and finance staff run them; the
+    # sponsor's members (organisation B) and foundation staff read the statement.
+    page(
+        "foundation: match pools",
+        lambda w: reverse("fund:staff-pools"),
+        outcomes(403, anonymous=LOGIN, f=roles(OK, FOUNDATION), site_admin=OK),
+    ),
+    page(
+        "foundation: a match pool",
+        lambda w: reverse("fund:staff-pool", args=[w.pool.pk]),
+        outcomes(403, anonymous=LOGIN, f=roles(OK, FOUNDATION), site_admin=OK),
+    ),
+    page(
+        "sponsor: pools list",
+        lambda w: reverse("pools:list"),
+        SIGNED_IN_ONLY,
+    ),
+    page(
+        "sponsor: a pool's statement",
+        lambda w: reverse("pools:statement", args=[w.pool.pk]),
+        outcomes(
+            404,
+            anonymous=LOGIN,
+            b=roles(OK, CSO_B),
+            f=roles(OK, FOUNDATION),
+            site_admin=OK,
+        ),
+    ),
+    page(
+        "sponsor: a pool's statement (CSV)",
+        lambda w: reverse("pools:statement-csv", args=[w.pool.pk]),
+        outcomes(
+            404,
+            anonymous=LOGIN,
+            b=roles(OK, CSO_B),
+            f=roles(OK, FOUNDATION),
+            site_admin=OK,
+        ),
+    ),
+    page("match pools (API)", lambda w: "/api/v1/match-pools/", PUBLIC),
+    page(
+        "a pool's statement (API)",
+        lambda w: f"/api/v1/match-pools/{w.pool.pk}/statement/",
+        outcomes(
+            404,
+            anonymous=403,
+            b=roles(OK, CSO_B),
+            f=roles(OK, FOUNDATION),
+            site_admin=OK,
+        ),
+    ),
+    Case(
+        "pledge a match pool",
+        lambda w: reverse("fund:pool-create"),
+        outcomes(403, anonymous=LOGIN, programme_officer=OK, finance=OK, site_admin=OK),
+        method="post",
+        data=lambda w: {
+            "sponsor": w.org_b.pk,
+            "name": "新しいマッチング",
+            "pledged": "50000",
+            "ratio_gift": "1",
+            "ratio_match": "1",
+            "scope": "all",
+            "starts_at": "2026-12-01",
+            "ends_at": "2027-03-31",
+            "priority": "0",
+            "leftover": "sponsor",
+        },
+        changed=lambda w: MatchPool.objects.filter(name="新しいマッチング").exists(),
+    ),
+    Case(
+        "record a sponsor's payment of a pool",
+        lambda w: reverse("fund:pool-action", args=[w.pool.pk, "payment"]),
+        outcomes(403, anonymous=LOGIN, programme_officer=OK, finance=OK, site_admin=OK),
+        method="post",
+        data=lambda w: {"payment-amount": "10000", "payment-reference": "振込-1"},
+        changed=lambda w: w.pool.events.filter(action="payment_received").exists(),
+    ),
+    Case(
+        "raise a pool's pledge",
+        lambda w: reverse("fund:pool-action", args=[w.pool.pk, "top-up"]),
+        outcomes(403, anonymous=LOGIN, programme_officer=OK, finance=OK, site_admin=OK),
+        method="post",
+        data=lambda w: {"top_up-amount": "10000"},
+        changed=lambda w: w.pool.events.filter(action=MatchPoolEvent.Action.TOPPED_UP).exists(),
+    ),
+    Case(
+        "end a match pool",
+        lambda w: reverse("fund:pool-end", args=[w.pool.pk]),
+        outcomes(403, anonymous=LOGIN, programme_officer=OK, finance=OK, site_admin=OK),
+        method="post",
+        data=lambda w: {},
+        changed=lambda w: MatchPool.objects.get(pk=w.pool.pk).state == "ended",
     ),
     Case(
         "create an API token",

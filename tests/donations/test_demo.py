@@ -3,7 +3,9 @@
 Every gift goes through the pipeline (checkout, demo payment, event, ledger, history); the
 ledger checks pass; a second load adds nothing. The whole command, register included, is run
 twice by tests/proposals/test_demo.py; here the fund's and the donations' loaders run on a small
-register of their own, which is quick.
+register of their own, which is quick — with the demo's match pools pledged first, as
+``load_demo`` does, since the projects' goals are set for the gifts with their matches
+(tests/fund/test_demo_pools.py looks at the pools themselves).
 """
 
 from io import StringIO
@@ -11,8 +13,9 @@ from io import StringIO
 import pytest
 from django.core.management import call_command
 
+from accounts.demo import load_sponsors_demo
 from accounts.models import FoundationRole
-from donations.demo import DONOR_DOMAIN, demo_projects, load_donations_demo
+from donations.demo import DONOR_DOMAIN, demo_projects, load_donations_demo, planned_gifts
 from donations.models import (
     DemoCheckout,
     Donation,
@@ -23,7 +26,7 @@ from donations.models import (
     WebhookEvent,
 )
 from donations.selectors import donor_wall, progress_of
-from fund.demo import PLAN, PROGRAMME_OFFICER, load_fund_demo
+from fund.demo import PLAN, PROGRAMME_OFFICER, finish_pools_demo, load_fund_demo, load_pools_demo
 from fund.models import JournalEntry, Posting, Project
 from tests.factories import FoundationRoleFactory, UserFactory
 from tests.fund.test_projects import decided
@@ -49,7 +52,8 @@ def counts() -> dict[str, int]:
 
 @pytest.fixture
 def loaded() -> dict[str, int]:
-    """A register with just enough fundable proposals, the demo staff, and both loaders run."""
+    """A register with just enough fundable proposals, the demo staff and sponsors, and the
+    loaders run in ``load_demo``'s order: projects, pools, gifts, payments and pool ends."""
     for _ in PLAN:
         decided()
     FoundationRoleFactory(
@@ -59,8 +63,12 @@ def loaded() -> dict[str, int]:
         user=UserFactory(email="finance@civicfund.example.jp"), role=FoundationRole.Role.FINANCE
     )
     UserFactory(email="citizen@example.jp")
+    load_sponsors_demo()
     load_fund_demo()
-    return load_donations_demo()
+    load_pools_demo(planned_gifts())
+    given = load_donations_demo()
+    finish_pools_demo()
+    return given
 
 
 def test_the_demo_gives_through_the_pipeline(loaded):

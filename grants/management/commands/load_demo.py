@@ -1,7 +1,10 @@
 """``manage.py load_demo``: demo data for ``make run``; a second run adds only what is missing.
 
 It lives in grants, the last app, because it loads every app's demo: the register
-(proposals), the people (accounts), the projects (fund) and the gifts (donations).
+(proposals), the people and the sponsors (accounts), the projects and the match pools (fund) and
+the gifts (donations). The order matters: the pools are pledged before the gifts are given, so
+the real matching service matches the gifts, and the sponsors' payments and the end of one pool
+come after them.
 """
 
 import logging
@@ -11,9 +14,9 @@ from contextlib import contextmanager
 from django.core.management.base import BaseCommand
 from django.db import transaction
 
-from accounts.demo import load_people_demo
-from donations.demo import load_donations_demo
-from fund.demo import fundable_candidates, load_fund_demo
+from accounts.demo import load_people_demo, load_sponsors_demo
+from donations.demo import load_donations_demo, planned_gifts
+from fund.demo import finish_pools_demo, fundable_candidates, load_fund_demo, load_pools_demo
 from proposals.demo import MUNICIPALITIES, PREFECTURE, load_register_demo
 from proposals.models import Proposal
 
@@ -33,7 +36,8 @@ def quiet_eager_tasks():
 
 class Command(BaseCommand):
     help = (
-        "Load demo data (Saga Prefecture's register, demo people, fund projects, gifts). "
+        "Load demo data (Saga Prefecture's register, demo people, fund projects, sponsors' "
+        "match pools, gifts). "
         "Idempotent."
     )
 
@@ -58,11 +62,19 @@ class Command(BaseCommand):
                 prefecture_code=PREFECTURE[0],
                 city_code=MUNICIPALITIES[0][0],
             )
+            # The match pools' sponsors: a bank (with a demo account), a foundation, the
+            # prefecture's division.
+            created |= load_sponsors_demo()
             # Listed by the demo programme officer, whom load_people_demo has just made.
             created |= load_fund_demo()
+            # Pledged by the programme officer before the gifts, so the gifts are matched; the
+            # nearly spent pool's pledge is worked out from the gifts about to be given.
+            created |= load_pools_demo(planned_gifts())
             # Gifts through the payment pipeline (demo provider), one refunded in part by the
-            # demo finance officer.
+            # demo finance officer; each matched as it succeeds.
             created |= load_donations_demo()
+            # Then the sponsors' payments and one pool ended (its leftover to the general fund).
+            created |= finish_pools_demo()
         elapsed = time.monotonic() - started
         if options["verbosity"] == 0:
             return
