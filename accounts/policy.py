@@ -136,6 +136,36 @@ RULES: dict[str, Rule] = {
         or r.is_foundation_staff
         or r.member_of(pool.sponsor_id if pool is not None else None)
     ),
+    # Grants: a programme officer proposes, an approver (never the same person) approves;
+    # finance staff pay. The CSO's members see their grants and file the reports.
+    "grant.propose": lambda r, _: r.site_admin or "programme_officer" in r.foundation,
+    "grant.approve": lambda r, _: r.site_admin or "approver" in r.foundation,
+    "grant.cancel": lambda r, _: (
+        r.site_admin or bool({"programme_officer", "approver"} & r.foundation)
+    ),
+    "grant.view": lambda r, grant: (
+        r.site_admin
+        or r.is_foundation_staff
+        or r.member_of(grant.organization_id if grant is not None else None)
+    ),
+    "grant.report": lambda r, grant: r.member_of(
+        grant.organization_id if grant is not None else None
+    ),
+    "grant.review_report": lambda r, _: r.site_admin or "programme_officer" in r.foundation,
+    # Written when a grant closes: by the officer accepting the final report, or by finance
+    # recording the last payment.
+    "proposal.record_fund_outcome": lambda r, _: (
+        r.site_admin or bool({"programme_officer", "finance"} & r.foundation)
+    ),
+    "transfer.manage": lambda r, _: r.site_admin or "finance" in r.foundation,
+    # A CSO's admin enters its bank account, or finance staff do; another staff member confirms.
+    "bank_account.submit": lambda r, org: (
+        r.site_admin or "finance" in r.foundation or r.admin_of(_organization_id(org))
+    ),
+    "bank_account.confirm": lambda r, _: r.site_admin or "finance" in r.foundation,
+    "bank_account.view": lambda r, org: (
+        r.site_admin or r.is_foundation_staff or r.member_of(_organization_id(org))
+    ),
     # Areas of the site.
     "government.area": lambda r, _: r.is_government_staff,
     "foundation.area": lambda r, _: r.site_admin or r.is_foundation_staff,

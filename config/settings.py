@@ -170,6 +170,11 @@ CELERY_BEAT_SCHEDULE = {
     "drain-provider-events": {"task": "donations.tasks.drain_events_task", "schedule": 60.0},
     "redrive-receipts": {"task": "donations.tasks.redrive_receipts_task", "schedule": 600.0},
     "end-expired-match-pools": {"task": "fund.tasks.end_expired_pools_task", "schedule": 300.0},
+    # Reminders are sent once per report and moment, so an hourly run mails each only once.
+    "grant-report-reminders": {
+        "task": "grants.tasks.send_report_reminders_task",
+        "schedule": 3600.0,
+    },
 }
 
 # Japanese first, English second; every date and time is shown in Japan time.
@@ -269,6 +274,20 @@ FOUNDATION_CERTIFICATION = env(
     "公益社団法人及び公益財団法人の認定等に関する法律に基づく公益財団法人（デモ：認定番号なし）",
 )
 FOUNDATION_REPRESENTATIVE = env("FOUNDATION_REPRESENTATIVE", "理事長 山田 太郎（デモ）")
+
+# The foundation's own account, as the header of every Zengin transfer file (総合振込): the
+# requester code the bank assigned (委託者コード) and the account grants are paid from. The
+# defaults are a demo, not an account.
+ZENGIN_ORIGINATOR = {
+    "requester_code": env("ZENGIN_REQUESTER_CODE", "0000000001"),
+    "name_kana": env("ZENGIN_NAME_KANA", "ｻｶﾞﾐﾗｲｿｳｿﾞｳｷｷﾝ"),
+    "bank_code": env("ZENGIN_BANK_CODE", "0179"),
+    "bank_name_kana": env("ZENGIN_BANK_NAME_KANA", "ｻｶﾞ"),
+    "branch_code": env("ZENGIN_BRANCH_CODE", "500"),
+    "branch_name_kana": env("ZENGIN_BRANCH_NAME_KANA", "ﾎﾝﾃﾝ"),
+    "account_type": env("ZENGIN_ACCOUNT_TYPE", "1"),
+    "account_number": env("ZENGIN_ACCOUNT_NUMBER", "0000001"),
+}
 
 LOGGING = {
     "version": 1,

@@ -17,6 +17,7 @@ urlpatterns = [
     path("api/v1/", include("proposals.api_urls")),
     path("api/v1/", include("fund.api_urls")),
     path("api/v1/", include("donations.api_urls")),
+    path("api/v1/", include("grants.api_urls")),
     path("organizations/", include("accounts.organization_urls")),
     path("gov/", include("proposals.officer_urls")),
     path("cso/", include("proposals.cso_urls")),
@@ -25,6 +26,7 @@ urlpatterns = [
     path("", include("donations.urls")),
     path("projects/", include("fund.urls")),
     path("pools/", include("fund.pool_urls")),
+    path("grants/", include("grants.urls")),
     path("", include("accounts.urls")),
     path("", include("proposals.urls")),
 ]

@@ -37,6 +37,8 @@ class Transition:
     label: Any
     # Offered as a button on the project's staff page. "grant" is not: a grant moves it.
     by_hand: bool = True
+    # Who may: an action of accounts.policy.
+    permission: str = PERMISSION
 
 
 TRANSITIONS: dict[str, Transition] = {
@@ -52,13 +54,21 @@ TRANSITIONS: dict[str, Transition] = {
         target=State.CLOSED,
         label=gettext_lazy("Close fundraising"),
     ),
-    # Called by the grants work of issue 4 (grants/) when the project's grant is approved;
-    # not a button on the staff page.
+    # Moved by ``grants.services`` when the project's grant is approved (by an approver), and
+    # back when that grant is cancelled before it was paid; not buttons on the staff page.
     "grant": Transition(
         sources=frozenset({State.CLOSED}),
         target=State.GRANTED,
         label=gettext_lazy("Mark as granted"),
         by_hand=False,
+        permission="grant.approve",
+    ),
+    "ungrant": Transition(
+        sources=frozenset({State.GRANTED}),
+        target=State.CLOSED,
+        label=gettext_lazy("Grant cancelled"),
+        by_hand=False,
+        permission="grant.cancel",
     ),
     # TODO(donations, grants): what happens to money already given to a cancelled project
     # (refunds, or the general fund with the donors' consent) is decided by those issues.
@@ -79,8 +89,8 @@ def allowed_actions(project: Project, *, by_hand_only: bool = False) -> list[str
     ]
 
 
-def _check_actor(actor: User | None) -> None:
-    if actor is None or not may(actor, PERMISSION):
+def _check_actor(actor: User | None, permission: str = PERMISSION) -> None:
+    if actor is None or not may(actor, permission):
         raise PermissionDenied(_("Only programme officers may list and manage projects."))
 
 
@@ -200,7 +210,7 @@ def project_transition(*, project: Project, action: str, actor: User, note: str 
     """Move a project along ``TRANSITIONS``; raises and writes nothing if the table refuses."""
     if action not in TRANSITIONS:
         raise ValidationError(_("Unknown action: %(action)s") % {"action": action})
-    _check_actor(actor)
+    _check_actor(actor, TRANSITIONS[action].permission)
     # Lock the row so two officers cannot both move the same project from the same state.
     project = Project.objects.select_for_update().select_related("proposal").get(pk=project.pk)
     transition = TRANSITIONS[action]

@@ -331,6 +331,16 @@ class Assessment(models.Model):
     )
     assessed_on = models.DateField(_("assessed on"))
     summary = models.TextField(_("outcome"))
+    # Where the civic fund paid for it: the grant's figures and the CSO's final report, written
+    # by the fund when the report is accepted (``record_fund_outcome``). Empty otherwise.
+    fund_grant = models.CharField(_("civic fund grant"), max_length=20, blank=True)
+    fund_raised_yen = models.PositiveBigIntegerField(_("raised (yen)"), null=True, blank=True)
+    fund_matched_yen = models.PositiveBigIntegerField(_("matched (yen)"), null=True, blank=True)
+    fund_granted_yen = models.PositiveBigIntegerField(_("granted (yen)"), null=True, blank=True)
+    fund_fee_yen = models.PositiveBigIntegerField(_("fee (yen)"), null=True, blank=True)
+    fund_paid_yen = models.PositiveBigIntegerField(_("paid (yen)"), null=True, blank=True)
+    fund_report = models.TextField(_("the CSO's final report"), blank=True)
+    fund_recorded_at = models.DateTimeField(_("written by the fund at"), null=True, blank=True)
 
     class Meta:
         verbose_name = _("assessment")
@@ -338,3 +348,7 @@ class Assessment(models.Model):
 
     def __str__(self) -> str:
         return f"{self.proposal.reference} {self.assessed_on}"
+
+    @property
+    def has_fund_outcome(self) -> bool:
+        return self.fund_recorded_at is not None

@@ -241,6 +241,7 @@ HISTORY_LABELS = {
     "withdraw": gettext_lazy("Withdrawn"),
     "budget_provision": gettext_lazy("Budget provision changed"),
     "edit": gettext_lazy("Particulars corrected"),
+    "fund_outcome": gettext_lazy("Civic fund outcome recorded"),
 }
 STATE_LABELS = dict(State.choices)
 

@@ -256,6 +256,69 @@ def proposal_transition(
     return proposal
 
 
+@dataclass(frozen=True)
+class FundOutcome:
+    """What the civic fund writes back to step 8 when a grant's final report is accepted."""
+
+    grant: str
+    raised_yen: int
+    matched_yen: int
+    granted_yen: int
+    fee_yen: int
+    paid_yen: int
+    report: str
+
+
+@transaction.atomic
+def record_fund_outcome(
+    *, proposal: Proposal, outcome: FundOutcome, assessed_on: dt.date, actor: User
+) -> Proposal:
+    """Step 8 for a proposal the civic fund paid for: the grant's figures and the CSO's final
+    report. A proposal not yet assessed is moved to "assessed" with the report as its outcome; an
+    assessment the government already wrote keeps its own text and gains the fund's figures."""
+    if not may(actor, "proposal.record_fund_outcome", proposal):
+        raise PermissionDenied(_("Only the foundation's programme officers write fund outcomes."))
+    proposal = Proposal.objects.select_for_update().get(pk=proposal.pk)
+    if not proposal.is_adopted:
+        raise ValidationError(_("Only an adopted proposal can be assessed."))
+    from_state = proposal.state
+    assessment = Assessment.objects.filter(proposal=proposal).first()
+    if assessment is None:
+        assessment = Assessment(proposal=proposal, assessed_on=assessed_on, summary=outcome.report)
+    assessment.fund_grant = outcome.grant
+    assessment.fund_raised_yen = outcome.raised_yen
+    assessment.fund_matched_yen = outcome.matched_yen
+    assessment.fund_granted_yen = outcome.granted_yen
+    assessment.fund_fee_yen = outcome.fee_yen
+    assessment.fund_paid_yen = outcome.paid_yen
+    assessment.fund_report = outcome.report
+    assessment.fund_recorded_at = timezone.now()
+    assessment.full_clean()
+    assessment.save()
+    if proposal.state in (State.RESPONDED, State.CONTRACTED):
+        proposal.state = State.ASSESSED
+        proposal.save(update_fields=["state"])
+    _record(
+        proposal,
+        action="fund_outcome",
+        from_state=from_state,
+        actor=actor,
+        source="civic_fund",
+        note=_("Grant %(grant)s: the final report was accepted.") % {"grant": outcome.grant},
+        # Named as the assessment's fields, so the history shows them in their own words.
+        changes={
+            "fund_grant": outcome.grant,
+            "fund_raised_yen": outcome.raised_yen,
+            "fund_matched_yen": outcome.matched_yen,
+            "fund_granted_yen": outcome.granted_yen,
+            "fund_fee_yen": outcome.fee_yen,
+            "fund_paid_yen": outcome.paid_yen,
+        },
+        effective_on=assessed_on,
+    )
+    return proposal
+
+
 # The detail that says when each step happened, for the history row's effective_on.
 STEP_DATE_DETAIL = {
     "consult": "held_on",

@@ -256,3 +256,79 @@ def pledge_pool(
         pledged=pledged,
         **rules,
     )
+
+
+# --- Grants ---------------------------------------------------------------------------------------
+
+
+def grant_staff():
+    """The foundation's three grant roles, each a different person with two-factor set up:
+    ``.officer`` proposes and reviews reports, ``.approver`` approves, ``.finance`` pays."""
+    from types import SimpleNamespace
+
+    return SimpleNamespace(
+        officer=FoundationRoleFactory(role=FoundationRole.Role.PROGRAMME_OFFICER).user,
+        approver=FoundationRoleFactory(role=FoundationRole.Role.APPROVER).user,
+        finance=FoundationRoleFactory(role=FoundationRole.Role.FINANCE).user,
+    )
+
+
+def adopted_proposal(**fields) -> Proposal:
+    """A proposal the government adopted without budget (step 6), as the fund lists them."""
+    fields.setdefault("state", Proposal.State.RESPONDED)
+    fields.setdefault("decision", Proposal.Decision.ADOPTED)
+    fields.setdefault("decided_on", dt.date(2026, 8, 1))
+    fields.setdefault("budget_provision", Proposal.BudgetProvision.NO)
+    return ProposalFactory(**fields)
+
+
+def funded_project(gifts=(30_000, 20_000), *, matched: bool = True, **fields) -> Project:
+    """A project of an adopted proposal that raised ``gifts`` (matched 1:1 by a pool when
+    ``matched``) and whose fundraising is closed: ready for a grant."""
+    fields.setdefault("proposal", adopted_proposal())
+    project = ProjectFactory(**fields)
+    if matched:
+        pledge_pool(1_000_000)
+    for amount in gifts:
+        give(project, amount)
+    Project.objects.filter(pk=project.pk).update(state=Project.State.CLOSED)
+    project.refresh_from_db()
+    return project
+
+
+def confirmed_bank_account(organization: Organization, *, holder_kana: str = "ﾄｸﾋ)ｻｶﾞｷﾖｳﾄﾞｳ"):
+    """The CSO's account, entered by its admin and confirmed by finance, through the services.
+    Bank 0179 (佐賀銀行) branch 500 (本店営業部), from the published code list."""
+    from grants import services
+
+    admin = MembershipFactory(organization=organization, role=Membership.Role.ADMIN).user
+    finance = FoundationRoleFactory(role=FoundationRole.Role.FINANCE).user
+    account = services.bank_account_submit(
+        organization=organization,
+        actor=admin,
+        bank_code="0179",
+        branch_code="500",
+        account_type="1",
+        account_number="1234567",
+        holder_kana=holder_kana,
+    )
+    return services.bank_account_confirm(account=account, actor=finance)
+
+
+def approved_grant(project: Project, staff, *, tranches=None, **terms):
+    """The project's grant, proposed by ``staff.officer`` and approved by ``staff.approver``;
+    one tranche due today unless ``tranches`` (a list of TrancheTerms) says otherwise."""
+    from django.utils import timezone
+
+    from grants import services
+
+    amount = services.grant_terms(project).amount_yen
+    today = timezone.localdate()
+    grant = services.grant_propose(
+        actor=staff.officer,
+        project=project,
+        ends_on=terms.pop("ends_on", today + dt.timedelta(days=90)),
+        tranches=tranches or [services.TrancheTerms(amount, today)],
+        **terms,
+    )
+    return services.grant_approve(grant=grant, actor=staff.approver)

@@ -24,6 +24,8 @@ from accounts.models import FoundationRole, Invitation, Membership
 from donations.models import Donation, Refund
 from donations.receipts import issue_receipt
 from fund.models import MatchPool, MatchPoolEvent, Project
+from grants import services as grant_services
+from grants.models import BankAccount, Grant, Report
 from proposals import services
 from proposals.models import Operation, Proposal
 from tests.factories import (
@@ -37,7 +39,9 @@ from tests.factories import (
     ProjectFactory,
     SiteAdminFactory,
     UserFactory,
+    approved_grant,
     give,
+    grant_staff,
     pledge_pool,
 )
 
@@ -97,6 +101,9 @@ class World:
     gift: Any  # citizen A's gift to the open project (CSO A's), with its receipt
     receipt: Any
     pool: Any  # organisation B sponsors a match pool (so B's members are its sponsor)
+    grant: Any  # CSO A's approved grant (closed project), its final report due
+    proposed_grant: Any  # CSO A's grant awaiting approval (proposed by an officer not in ROLES)
+    pending_account: Any  # CSO A's bank account entered by an officer not in ROLES
 
 
 @pytest.fixture
@@ -171,6 +178,31 @@ def world(db, settings, tmp_path) -> World:
     citizen_a = users["citizen_a"]
     gift = give(open_project, 3000, donor=citizen_a, email=citizen_a.email, wants_receipt=True)
     receipt, _created = issue_receipt(gift)
+
+    def closed_project_with_money(reference):
+        project = ProjectFactory(proposal=adopted_unbudgeted(reference))
+        give(project, 10_000)
+        Project.objects.filter(pk=project.pk).update(state=Project.State.CLOSED)
+        project.refresh_from_db()
+        return project
+
+    grant_staff_outside = grant_staff()  # proposes, so that every role's approval is judged
+    grant = approved_grant(closed_project_with_money("C-4"), grant_staff_outside)
+    proposed_grant = grant_services.grant_propose(
+        actor=grant_staff_outside.officer,
+        project=closed_project_with_money("C-5"),
+        ends_on=dt.date(2027, 3, 31),
+        tranches=[grant_services.TrancheTerms(18_500, dt.date(2027, 1, 15))],
+    )
+    pending_account = grant_services.bank_account_submit(
+        organization=org_a,
+        actor=grant_staff_outside.finance,
+        bank_code="0179",
+        branch_code="500",
+        account_type="1",
+        account_number="7654321",
+        holder_kana="ｴｰ",
+    )
     return World(
         users,
         prefecture,
@@ -186,6 +218,9 @@ def world(db, settings, tmp_path) -> World:
         gift,
         receipt,
         pool,
+        grant,
+        proposed_grant,
+        pending_account,
     )
 
 
@@ -684,6 +719,91 @@ CASES: list[Case] = [
         method="post",
         data=lambda w: {},
         changed=lambda w: MatchPool.objects.get(pk=w.pool.pk).state == "ended",
+    ),
+    # Grants: foundation staff see the pipeline; the CSO's members see their grant, file its
+    # reports and (admins) enter its bank account; an approver approves, finance confirms.
+    page(
+        "foundation: grants",
+        lambda w: reverse("grants:staff-pipeline"),
+        outcomes(403, anonymous=LOGIN, f=roles(OK, FOUNDATION), site_admin=OK),
+    ),
+    page(
+        "foundation: a grant",
+        lambda w: reverse("grants:staff-grant", args=[w.grant.pk]),
+        outcomes(403, anonymous=LOGIN, f=roles(OK, FOUNDATION), site_admin=OK),
+    ),
+    page(
+        "foundation: transfers",
+        lambda w: reverse("grants:staff-transfers"),
+        outcomes(403, anonymous=LOGIN, f=roles(OK, FOUNDATION), site_admin=OK),
+    ),
+    page(
+        "foundation: bank accounts",
+        lambda w: reverse("grants:staff-bank-accounts"),
+        outcomes(403, anonymous=LOGIN, f=roles(OK, FOUNDATION), site_admin=OK),
+    ),
+    page(
+        "CSO: grants",
+        lambda w: reverse("grants:cso-grants"),
+        outcomes(403, anonymous=LOGIN, a=roles(OK, CSO_A), b=roles(OK, CSO_B)),
+    ),
+    page(
+        "CSO: a grant",
+        lambda w: reverse("grants:cso-grant", args=[w.grant.pk]),
+        outcomes(404, anonymous=LOGIN, a=roles(OK, CSO_A), f=roles(OK, FOUNDATION), site_admin=OK),
+    ),
+    page(
+        "CSO: the final report",
+        lambda w: reverse(
+            "grants:cso-report", args=[w.grant.reports.get(kind=Report.Kind.FINAL).pk]
+        ),
+        outcomes(404, anonymous=LOGIN, a=roles(OK, CSO_A)),
+    ),
+    page(
+        "CSO: bank account",
+        lambda w: reverse("grants:cso-bank-account", args=[w.org_a.pk]),
+        outcomes(404, anonymous=LOGIN, a=roles(OK, CSO_A)),
+    ),
+    page(
+        "a project's public timeline",
+        lambda w: reverse("grants:project-timeline", args=[w.grant.project_id]),
+        PUBLIC,
+    ),
+    page(
+        "grants (API)",
+        lambda w: "/api/v1/grants/",
+        outcomes(OK, anonymous=403),
+    ),
+    page(
+        "a grant (API)",
+        lambda w: f"/api/v1/grants/{w.grant.pk}/",
+        outcomes(404, anonymous=403, a=roles(OK, CSO_A), f=roles(OK, FOUNDATION), site_admin=OK),
+    ),
+    Case(
+        "approve a grant",
+        lambda w: reverse("grants:grant-action", args=[w.proposed_grant.pk, "approve"]),
+        outcomes(403, anonymous=LOGIN, approver=OK, site_admin=OK),
+        method="post",
+        data=lambda w: {},
+        changed=lambda w: Grant.objects.get(pk=w.proposed_grant.pk).state == "approved",
+    ),
+    Case(
+        "file the final report",
+        lambda w: reverse(
+            "grants:cso-report", args=[w.grant.reports.get(kind=Report.Kind.FINAL).pk]
+        ),
+        outcomes(404, anonymous=LOGIN, a=roles(OK, CSO_A)),
+        method="post",
+        data=lambda w: {"narrative": "実施した", "outcomes": "成果", "spent_yen": "8500"},
+        changed=lambda w: w.grant.reports.filter(kind="final", state="submitted").exists(),
+    ),
+    Case(
+        "confirm a CSO's bank account",
+        lambda w: reverse("grants:bank-account-action", args=[w.pending_account.pk, "confirm"]),
+        outcomes(403, anonymous=LOGIN, finance=OK, site_admin=OK),
+        method="post",
+        data=lambda w: {},
+        changed=lambda w: BankAccount.objects.get(pk=w.pending_account.pk).state == "confirmed",
     ),
     Case(
         "create an API token",

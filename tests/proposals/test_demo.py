@@ -296,8 +296,14 @@ def test_steps_are_recorded_with_history():
     ).exists()
     # Every proposal came in through the service: its history starts with a receipt by the demo.
     assert not Proposal.objects.exclude(events__action="receive").exists()
-    assert set(ProposalEvent.objects.values_list("source", flat=True)) == {"demo"}
-    assert not ProposalEvent.objects.filter(actor__isnull=False).exists()
+    # ... except the civic fund's outcome, written by the programme officer who accepted the
+    # final report of the demo's closed grant.
+    register = ProposalEvent.objects.exclude(action="fund_outcome")
+    assert set(register.values_list("source", flat=True)) == {"demo"}
+    assert not register.filter(actor__isnull=False).exists()
+    fund_outcomes = ProposalEvent.objects.filter(action="fund_outcome")
+    assert set(fund_outcomes.values_list("source", flat=True)) <= {"civic_fund"}
+    assert not fund_outcomes.filter(actor__isnull=True).exists()
     # Budget provision was set on adopted proposals, with all three values in use.
     adopted = Proposal.objects.filter(decision__in=Proposal.ADOPTED_DECISIONS)
     assert set(adopted.values_list("budget_provision", flat=True)) == {"yes", "no", "pending"}

@@ -1,10 +1,10 @@
 """``manage.py load_demo``: demo data for ``make run``; a second run adds only what is missing.
 
 It lives in grants, the last app, because it loads every app's demo: the register
-(proposals), the people and the sponsors (accounts), the projects and the match pools (fund) and
-the gifts (donations). The order matters: the pools are pledged before the gifts are given, so
-the real matching service matches the gifts, and the sponsors' payments and the end of one pool
-come after them.
+(proposals), the people and the sponsors (accounts), the projects and the match pools (fund),
+the gifts (donations) and the grants (grants). The order matters: the pools are pledged before
+the gifts are given, so the real matching service matches the gifts, and the sponsors' payments
+and the end of one pool come after them; the grants come last, from the money raised.
 """
 
 import logging
@@ -17,6 +17,7 @@ from django.db import transaction
 from accounts.demo import load_people_demo, load_sponsors_demo
 from donations.demo import load_donations_demo, planned_gifts
 from fund.demo import finish_pools_demo, fundable_candidates, load_fund_demo, load_pools_demo
+from grants.demo import load_grants_demo
 from proposals.demo import MUNICIPALITIES, PREFECTURE, load_register_demo
 from proposals.models import Proposal
 
@@ -37,7 +38,7 @@ def quiet_eager_tasks():
 class Command(BaseCommand):
     help = (
         "Load demo data (Saga Prefecture's register, demo people, fund projects, sponsors' "
-        "match pools, gifts). "
+        "match pools, gifts, grants). "
         "Idempotent."
     )
 
@@ -75,6 +76,10 @@ class Command(BaseCommand):
             created |= load_donations_demo()
             # Then the sponsors' payments and one pool ended (its leftover to the general fund).
             created |= finish_pools_demo()
+            # Grants at every stage on the projects that raised money (closing those still
+            # open but one), through the grants services: proposed, approved, paid in part,
+            # reported and closed (written back to the register), and one from the general fund.
+            created |= load_grants_demo()
         elapsed = time.monotonic() - started
         if options["verbosity"] == 0:
             return
