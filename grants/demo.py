@@ -56,15 +56,17 @@ class DemoGrant:
 
 
 GRANTS: tuple[DemoGrant, ...] = (
+    # On a prefecture proposal of the demo CSO: the prefecture's demo officer and the CSO's
+    # demo logins both see its outcome written back to the register.
     DemoGrant(
         CLOSED,
-        6,
+        0,
         "の実施。地域の自治会・見守りボランティアへの聞き取り調査と、結果を共有する報告会の"
         "開催に要する経費(調査員謝金・会場費・報告書印刷費)。",
     ),
     DemoGrant(
         REPORTED,
-        0,
+        6,
         "の実施。子ども食堂と連携した体験講座(年12回)の運営と、参加する子どもの送迎・"
         "ボランティア保険料・教材費。",
     ),
