@@ -3,8 +3,11 @@
 import uuid
 
 import pytest
+from django.conf import settings
 from django.core.cache import cache
 from django.db import connection
+
+PROJECT_APPS = {"accounts", "proposals", "fund", "donations", "grants"}
 
 
 @pytest.mark.postgres
@@ -48,3 +51,24 @@ def test_redis_url_makes_redis_the_celery_broker():
     with app.connection_for_write() as conn:
         conn.ensure_connection(max_retries=1)
         assert conn.transport_cls in ("redis", "rediss") or "redis" in conn.transport.driver_type
+
+
+def test_the_visibility_timeout_outlasts_every_retry_countdown():
+    """Redis hands an unacknowledged task to another worker after the visibility timeout; a
+    retry waiting longer than that would run twice."""
+    from config.celery import app
+
+    app.loader.import_default_modules()
+    timeout = settings.CELERY_BROKER_TRANSPORT_OPTIONS["visibility_timeout"]
+    ours = {n: t for n, t in app.tasks.items() if n.split(".")[0] in PROJECT_APPS}
+    assert ours, "no project tasks registered"
+    for name, task in ours.items():
+        if not getattr(task, "autoretry_for", ()):
+            continue
+        # Exponential backoff is capped at retry_backoff_max (Celery's default: 600 s);
+        # otherwise the fixed delay.
+        if getattr(task, "retry_backoff", False):
+            longest = getattr(task, "retry_backoff_max", 600)
+        else:
+            longest = task.default_retry_delay
+        assert longest < timeout, name

@@ -79,3 +79,16 @@ def test_the_beat_task_runs_the_same_code(
     with django_capture_on_commit_callbacks(execute=True):
         assert send_report_reminders_task.apply().get() == 1
     assert len(mailoutbox) == 1
+
+
+def test_the_beat_task_does_not_overlap_itself(final_report, mailoutbox, settings):
+    from config.celery import _lock
+
+    Report.objects.filter(pk=final_report.pk).update(due_on=timezone.localdate())
+    held = _lock("civicfund:one-at-a-time:grant-report-reminders", 60)
+    assert held.acquire(blocking=False)  # another run of the job is going on
+    try:
+        assert send_report_reminders_task.apply().get() is None
+    finally:
+        held.release()
+    assert not ReportReminder.objects.exists()
