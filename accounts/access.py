@@ -16,7 +16,7 @@ from .policy import has_mfa, may, requires_mfa
 
 # Paths a staff member without two-factor authentication may still use: signing in and out,
 # setting up the authenticator, switching language, static files.
-MFA_EXEMPT_PREFIXES = ("/accounts/", "/i18n/", "/static/", "/media/", "/privacy/")
+MFA_EXEMPT_PREFIXES = ("/accounts/", "/i18n/", "/static/", "/media/", "/privacy/", "/healthz")
 
 
 def mfa_missing(user: Any) -> bool:

@@ -8,6 +8,7 @@ local-memory cache and the offline demo payment provider. Production differs onl
 from pathlib import Path
 
 import dj_database_url
+from celery.schedules import crontab
 from django.core.exceptions import ImproperlyConfigured
 from django.utils.translation import gettext_lazy as _
 
@@ -44,6 +45,36 @@ if not DEBUG and not env("SECRET_KEY"):
 ALLOWED_HOSTS = env_list("ALLOWED_HOSTS", "127.0.0.1,localhost,testserver")
 CSRF_TRUSTED_ORIGINS = env_list("CSRF_TRUSTED_ORIGINS")
 
+# HTTPS and the browser's protections. With DEBUG off every default is the strict one
+# (`manage.py check --deploy` passes); a plain-HTTP stack on one machine (docker compose) turns
+# SECURE_SSL_REDIRECT and SECURE_COOKIES off in its environment.
+SECURE_SSL_REDIRECT = env_bool("SECURE_SSL_REDIRECT", not DEBUG)
+# A load balancer probes /healthz over plain HTTP.
+SECURE_REDIRECT_EXEMPT = [r"^healthz$"]
+if env_bool("BEHIND_PROXY", False):
+    # Only behind a proxy that sets this header itself (and strips a client's).
+    SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
+SESSION_COOKIE_SECURE = env_bool("SECURE_COOKIES", not DEBUG)
+CSRF_COOKIE_SECURE = SESSION_COOKIE_SECURE
+SESSION_COOKIE_HTTPONLY = True
+# No script reads the CSRF cookie: forms carry the token, and the API browser and Swagger UI
+# receive it in the page.
+CSRF_COOKIE_HTTPONLY = True
+SECURE_HSTS_SECONDS = int(env("SECURE_HSTS_SECONDS", "0" if DEBUG else "31536000"))
+SECURE_HSTS_INCLUDE_SUBDOMAINS = env_bool("SECURE_HSTS_INCLUDE_SUBDOMAINS", True)
+# Preloading is the owner's deliberate decision for a whole registrable domain (hard to undo, and
+# the header alone lets anyone submit that domain to the browsers' list), so it is off unless set;
+# check --deploy's reminder (security.W021) is then silenced, not left as noise.
+SECURE_HSTS_PRELOAD = env_bool("SECURE_HSTS_PRELOAD", False)
+SILENCED_SYSTEM_CHECKS = [] if SECURE_HSTS_PRELOAD else ["security.W021"]
+SECURE_CONTENT_TYPE_NOSNIFF = True
+SECURE_REFERRER_POLICY = "same-origin"
+SECURE_CROSS_ORIGIN_OPENER_POLICY = "same-origin"
+X_FRAME_OPTIONS = "DENY"
+# The Content Security Policy (config/middleware.py) lets forms post to the site and to Stripe
+# Checkout (a gift's POST is answered by a redirect there, which browsers check as form-action).
+CSP_FORM_ACTION = ["'self'", "https://checkout.stripe.com"]
+
 INSTALLED_APPS = [
     "django.contrib.admin",
     "django.contrib.auth",
@@ -67,7 +98,9 @@ INSTALLED_APPS = [
 ]
 
 MIDDLEWARE = [
+    "config.middleware.RequestLogMiddleware",
     "django.middleware.security.SecurityMiddleware",
+    "config.middleware.ContentSecurityPolicyMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "accounts.middleware.JapaneseFirstLocaleMiddleware",
@@ -106,6 +139,11 @@ DATABASES = {
         conn_max_age=int(env("DB_CONN_MAX_AGE", "0")),
     )
 }
+if DATABASES["default"]["ENGINE"] == "django.db.backends.postgresql":
+    # An unreachable server fails a request (and /healthz) in seconds, not minutes of TCP retries.
+    DATABASES["default"].setdefault("OPTIONS", {}).setdefault(
+        "connect_timeout", int(env("DB_CONNECT_TIMEOUT", "2"))
+    )
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
 AUTH_USER_MODEL = "accounts.User"
@@ -175,6 +213,11 @@ CELERY_BEAT_SCHEDULE = {
         "task": "grants.tasks.send_report_reminders_task",
         "schedule": 3600.0,
     },
+    # Stripe's payouts and balance against the ledger, each morning (Japan time).
+    "reconcile-stripe": {
+        "task": "donations.tasks.reconcile_stripe_task",
+        "schedule": crontab(hour=6, minute=0),
+    },
 }
 
 # Japanese first, English second; every date and time is shown in Japan time.
@@ -187,11 +230,11 @@ USE_TZ = True
 
 STATIC_URL = "static/"
 STATICFILES_DIRS = [BASE_DIR / "static"]
-STATIC_ROOT = BASE_DIR / "staticfiles"
+STATIC_ROOT = Path(env("STATIC_ROOT")) if env("STATIC_ROOT") else BASE_DIR / "staticfiles"
 STORAGES = {
     "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},
     "staticfiles": {
-        "BACKEND": "whitenoise.storage.CompressedManifestStaticFilesStorage"
+        "BACKEND": "config.storage.StaticFilesStorage"
         if not DEBUG
         else "django.contrib.staticfiles.storage.StaticFilesStorage"
     },
@@ -289,11 +332,37 @@ ZENGIN_ORIGINATOR = {
     "account_number": env("ZENGIN_ACCOUNT_NUMBER", "0000001"),
 }
 
+# Logs go to stdout: JSON lines (config/logging.py) in production, plain text with DEBUG. With
+# LOG_REQUESTS, each request is logged once (method, path, status, duration); runserver logs its
+# own, so it is off with DEBUG.
+LOG_FORMAT = env("LOG_FORMAT", "text" if DEBUG else "json")
+if LOG_FORMAT not in {"json", "text"}:
+    raise ImproperlyConfigured(f"LOG_FORMAT must be json or text, not {LOG_FORMAT!r}")
+LOG_REQUESTS = env_bool("LOG_REQUESTS", not DEBUG)
 LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,
-    "handlers": {"console": {"class": "logging.StreamHandler"}},
+    "formatters": {
+        "json": {"()": "config.logging.JsonFormatter"},
+        "text": {"format": "%(asctime)s %(levelname)s %(name)s %(message)s"},
+    },
+    "handlers": {
+        "console": {
+            "class": "logging.StreamHandler",
+            "stream": "ext://sys.stdout",
+            "formatter": LOG_FORMAT,
+        }
+    },
     "root": {"handlers": ["console"], "level": env("LOG_LEVEL", "INFO")},
-    # The Stripe SDK logs every request at INFO.
-    "loggers": {"stripe": {"level": "WARNING"}},
+    "loggers": {
+        # The Stripe SDK logs every request at INFO.
+        "stripe": {"level": "WARNING"},
+        # Django's own handlers would print a second, unformatted line.
+        "django": {"handlers": ["console"], "level": env("LOG_LEVEL", "INFO"), "propagate": False},
+        "django.server": {
+            "handlers": ["console"],
+            "level": env("LOG_LEVEL", "INFO"),
+            "propagate": False,
+        },
+    },
 }

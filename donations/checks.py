@@ -74,3 +74,16 @@ def gifts_match_entries() -> list[str]:
         )
     ]
     return problems
+
+
+@register("payouts agree with the ledger")
+def payouts_posted() -> list[str]:
+    """A payout recorded as posted has its entry, and every payout entry has its payout."""
+    from .models import Payout
+
+    recorded = set(Payout.objects.exclude(entry_key="").values_list("entry_key", flat=True))
+    recorded |= set(Payout.objects.exclude(reversal_key="").values_list("reversal_key", flat=True))
+    posted = set(JournalEntry.objects.filter(kind=EntryKind.PAYOUT).values_list("key", flat=True))
+    return [
+        f"{key}: recorded on a payout, not in the ledger" for key in sorted(recorded - posted)
+    ] + [f"{key}: in the ledger, no payout records it" for key in sorted(posted - recorded)]

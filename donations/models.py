@@ -394,3 +394,132 @@ class DemoCheckout(models.Model):
         if self.subscription_id:
             return f"{self.subscription_id}_in_1"
         return self.payment_intent_id
+
+
+class Payout(models.Model):
+    """Money Stripe paid out of our balance to the bank, net of its fees.
+
+    Posted once when paid (ledger key ``payout:<provider_id>``): debit bank (net), debit
+    payment_fees (the fees of its balance transactions), credit stripe_receivable (gross). A
+    payout that fails gives the net back to the Stripe balance (``payout:<provider_id>:failed``).
+    """
+
+    class Status(models.TextChoices):
+        PENDING = "pending", _("Pending")
+        IN_TRANSIT = "in_transit", _("In transit")
+        PAID = "paid", _("Paid out")
+        FAILED = "failed", _("Failed")
+        CANCELED = "canceled", _("Cancelled")
+
+    provider_id = models.CharField(_("payout at the provider"), max_length=255, unique=True)
+    amount = models.BigIntegerField(_("paid to the bank (yen)"))
+    fee_total = models.BigIntegerField(_("fees (yen)"), default=0)
+    gross = models.BigIntegerField(_("gross (yen)"), default=0)
+    arrival_date = models.DateField(_("arrival date"), null=True, blank=True, db_index=True)
+    status = models.CharField(_("status"), max_length=20, choices=Status.choices)
+    # The ledger entry's key once posted; the reversal's once a paid payout failed.
+    entry_key = models.CharField(_("ledger entry"), max_length=200, blank=True)
+    reversal_key = models.CharField(_("reversal entry"), max_length=200, blank=True)
+    # What brought the last change: "webhook:<event id>", "reconciliation" …
+    source = models.CharField(_("source"), max_length=120, blank=True)
+    created_at = models.DateTimeField(_("recorded at"), auto_now_add=True)
+    updated_at = models.DateTimeField(_("updated at"), auto_now=True)
+
+    class Meta:
+        ordering = ["-arrival_date", "-pk"]
+        verbose_name = _("payout")
+        verbose_name_plural = _("payouts")
+
+    def __str__(self) -> str:
+        return f"{self.provider_id} ¥{self.amount:,}"
+
+
+class ReconciliationRun(models.Model):
+    """One run of the daily reconciliation with Stripe: when, by whom, what it found."""
+
+    class Outcome(models.TextChoices):
+        CLEAN = "clean", _("No differences")
+        DIFFERENCES = "differences", _("Differences found")
+        NOTHING = "nothing", _("Nothing to reconcile")
+        FAILED = "failed", _("Could not run")
+
+    day = models.DateField(_("date"), db_index=True)
+    window_start = models.DateField(_("payouts arriving from"), null=True, blank=True)
+    outcome = models.CharField(_("outcome"), max_length=20, choices=Outcome.choices)
+    payouts_checked = models.PositiveIntegerField(_("payouts checked"), default=0)
+    differences = models.PositiveIntegerField(_("differences"), default=0)
+    stripe_balance = models.BigIntegerField(_("Stripe balance (yen)"), null=True, blank=True)
+    ledger_receivable = models.BigIntegerField(
+        _("stripe_receivable in the ledger (yen)"), null=True, blank=True
+    )
+    note = models.TextField(_("note"), blank=True)
+    started_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        on_delete=models.PROTECT,
+        null=True,
+        blank=True,
+        related_name="+",
+        verbose_name=_("by"),
+        help_text=_("Empty when the scheduled run made it."),
+    )
+    ran_at = models.DateTimeField(_("ran at"), auto_now_add=True, db_index=True)
+
+    class Meta:
+        ordering = ["-ran_at", "-pk"]
+        verbose_name = _("reconciliation run")
+        verbose_name_plural = _("reconciliation runs")
+
+    def __str__(self) -> str:
+        return f"{self.day} {self.outcome}"
+
+
+class ReconciliationDifference(models.Model):
+    """A figure where Stripe and the ledger disagree, for finance staff to look into.
+
+    One per (date, kind, reference): a second run on the same date replaces that date's open
+    differences and leaves the resolved ones as they are.
+    """
+
+    class Kind(models.TextChoices):
+        MISSING = "missing", _("Payout missing from the ledger")
+        AMOUNT = "amount", _("Amount paid out differs")
+        FEES = "fees", _("Fees differ")
+        NOT_AT_STRIPE = "not_at_stripe", _("Payout in the ledger not found at Stripe")
+        BALANCE = "balance", _("Stripe balance differs from the ledger")
+
+    day = models.DateField(_("date"), db_index=True)
+    run = models.ForeignKey(
+        ReconciliationRun,
+        on_delete=models.PROTECT,
+        related_name="found",
+        verbose_name=_("run"),
+    )
+    kind = models.CharField(_("kind"), max_length=20, choices=Kind.choices)
+    # The payout's id at Stripe; empty for the balance.
+    reference = models.CharField(_("reference"), max_length=255, blank=True)
+    stripe_amount = models.BigIntegerField(_("Stripe (yen)"), null=True, blank=True)
+    ledger_amount = models.BigIntegerField(_("ledger (yen)"), null=True, blank=True)
+    detail = models.TextField(_("detail"), blank=True)
+    resolved = models.BooleanField(_("resolved"), default=False)
+    resolved_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        on_delete=models.PROTECT,
+        null=True,
+        blank=True,
+        related_name="+",
+        verbose_name=_("resolved by"),
+    )
+    resolved_at = models.DateTimeField(_("resolved at"), null=True, blank=True)
+
+    class Meta:
+        ordering = ["-day", "kind", "reference"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["day", "kind", "reference"], name="one_difference_per_day_kind_reference"
+            ),
+        ]
+        verbose_name = _("reconciliation difference")
+        verbose_name_plural = _("reconciliation differences")
+
+    def __str__(self) -> str:
+        return f"{self.day} {self.kind} {self.reference}"

@@ -47,6 +47,7 @@ from .models import (
     Refund,
     WebhookEvent,
 )
+from .payouts import record_payout
 from .providers import (
     CheckoutState,
     Payment,
@@ -763,6 +764,8 @@ HANDLED_EVENTS = (
     "invoice.payment_failed",
     "customer.subscription.updated",
     "customer.subscription.deleted",
+    "payout.paid",
+    "payout.failed",
 )
 
 
@@ -788,6 +791,8 @@ def _apply(event: WebhookEvent) -> None:
         sync_charge_refunds(obj_id, provider=provider, source=source)
     elif kind.startswith("charge.dispute."):
         sync_dispute(obj_id, provider=provider, source=source)
+    elif kind.startswith("payout."):
+        record_payout(obj_id, provider=provider, source=source)
 
 
 def process_event(event_id: str) -> bool:

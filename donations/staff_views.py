@@ -9,6 +9,9 @@ Foundation staff (``staff/gifts/``): every gift, filtered, with what sponsors ma
 page with its donation, history, sponsors' matches and their releases, refunds and receipts.
 Finance staff (``gift.refund``) refund from it through ``services.refund_gift``; other staff see
 the page without the form, and a refund they post anyway is a 403.
+
+The reconciliation with Stripe (``staff/reconciliation/``): the last runs, the open differences
+and the payouts; finance staff run it now and mark differences resolved, other staff read.
 """
 
 import csv
@@ -34,7 +37,17 @@ from accounts.policy import may
 from fund.models import Project
 from fund.selectors import raised_and_matched
 
-from .models import Donation, DonationEvent, Gift, Receipt, Refund
+from .models import (
+    Donation,
+    DonationEvent,
+    Gift,
+    Payout,
+    Receipt,
+    ReconciliationDifference,
+    ReconciliationRun,
+    Refund,
+)
+from .reconciliation import reconcile, resolve_difference
 from .selectors import counted_gifts, match_history, with_matches
 from .staff_forms import GiftFilterForm, RefundForm
 
@@ -327,3 +340,60 @@ def staff_gift(request: HttpRequest, pk: int) -> HttpResponse:
     if form.provider_error:
         messages.error(request, form.provider_error)
     return _render_staff_gift(request, _gift_or_404(pk), refund_form=form)
+
+
+# --- Reconciliation with Stripe ----------------------------------------------------------------
+
+RECENT_RUNS = 10
+RECENT_PAYOUTS = 30
+
+
+def _posted_int(request: HttpRequest, name: str) -> int | None:
+    try:
+        return int(request.POST.get(name, ""))
+    except ValueError:
+        return None
+
+
+@require_area(FOUNDATION_AREA)
+@require_http_methods(["GET", "HEAD", "POST"])
+def staff_reconciliation(request: HttpRequest) -> HttpResponse:
+    may_run = may(request.user, REFUND)
+    if request.method == "POST":
+        if not may_run:
+            raise PermissionDenied(_("Only finance staff may run the reconciliation."))
+        if "resolve" in request.POST:
+            difference = ReconciliationDifference.objects.filter(
+                pk=_posted_int(request, "resolve")
+            ).first()
+            if difference is None:
+                raise Http404
+            resolve_difference(difference=difference, actor=request.user)
+            messages.success(request, _("The difference is marked as resolved."))
+        else:
+            run = reconcile(actor=request.user)
+            if run.outcome == ReconciliationRun.Outcome.FAILED:
+                messages.error(request, run.note)
+            elif run.outcome == ReconciliationRun.Outcome.NOTHING:
+                messages.info(request, run.note)
+            else:
+                messages.success(
+                    request,
+                    _("Reconciled: %(payouts)s payout(s) checked, %(differences)s difference(s).")
+                    % {"payouts": run.payouts_checked, "differences": run.differences},
+                )
+        return redirect("donations:staff-reconciliation")
+    response = render(
+        request,
+        "donations/staff/reconciliation.html",
+        {
+            "runs": ReconciliationRun.objects.select_related("started_by")[:RECENT_RUNS],
+            "differences": ReconciliationDifference.objects.filter(resolved=False).order_by(
+                "-day", "kind", "reference"
+            ),
+            "payouts": Payout.objects.all()[:RECENT_PAYOUTS],
+            "may_run": may_run,
+        },
+    )
+    response["Cache-Control"] = "private, no-store"
+    return response

@@ -22,7 +22,9 @@ import json
 import logging
 from collections.abc import Iterator
 from contextlib import contextmanager
+from dataclasses import dataclass
 from typing import Any
+from zoneinfo import ZoneInfo
 
 import stripe
 from django.conf import settings
@@ -413,3 +415,122 @@ class StripeProvider:
             amount=dispute["amount"],
             status=dispute["status"],
         )
+
+    # --- Payouts and the balance (the daily reconciliation) ------------------------------------
+
+    def payout_state(self, payout_id: str) -> "PayoutState":
+        with _stripe_call("payout retrieve"):
+            payout = _plain(self.client.v1.payouts.retrieve(payout_id))
+        return _payout_state(payout)
+
+    def payouts(
+        self,
+        *,
+        arrival_from: dt.date | None = None,
+        arrival_to: dt.date | None = None,
+        created_from: dt.date | None = None,
+    ) -> list["PayoutState"]:
+        """Payouts arriving in ``[arrival_from, arrival_to]`` (Japan dates), or created from a
+        date, every page."""
+        params: dict[str, Any] = {"limit": 100}
+        arrival: dict[str, int] = {}
+        if arrival_from is not None:
+            arrival["gte"] = _day_start(arrival_from)
+        if arrival_to is not None:
+            arrival["lt"] = _day_start(arrival_to + dt.timedelta(days=1))
+        if arrival:
+            params["arrival_date"] = arrival
+        if created_from is not None:
+            params["created"] = {"gte": _day_start(created_from)}
+        with _stripe_call("payouts list"):
+            listed = self.client.v1.payouts.list(params)
+            return [_payout_state(_plain(item)) for item in listed.auto_paging_iter()]
+
+    def balance_transactions(
+        self, *, payout_id: str | None = None, created_from: dt.date | None = None
+    ) -> list["BalanceTransaction"]:
+        """A payout's balance transactions (``payout=``), or all created from a date."""
+        params: dict[str, Any] = {"limit": 100}
+        if payout_id is not None:
+            params["payout"] = payout_id
+        if created_from is not None:
+            params["created"] = {"gte": _day_start(created_from)}
+        with _stripe_call("balance transactions list"):
+            listed = self.client.v1.balance_transactions.list(params)
+            items = [_plain(item) for item in listed.auto_paging_iter()]
+        for item in items:
+            _check_currency(item)
+        return [
+            BalanceTransaction(
+                transaction_id=item["id"],
+                type=item.get("type") or "",
+                amount=int(item.get("amount") or 0),
+                fee=int(item.get("fee") or 0),
+                net=int(item.get("net") or 0),
+                source=_id(item.get("source")),
+            )
+            for item in items
+        ]
+
+    def balance_total(self) -> int:
+        """What Stripe holds for us in yen: available + pending (net of its fees)."""
+        with _stripe_call("balance retrieve"):
+            balance = _plain(self.client.v1.balance.retrieve())
+        return sum(
+            int(part.get("amount") or 0)
+            for key in ("available", "pending")
+            for part in balance.get(key) or []
+            if str(part.get("currency", "")).lower() == CURRENCY
+        )
+
+
+JAPAN = ZoneInfo("Asia/Tokyo")
+
+
+@dataclass(frozen=True)
+class PayoutState:
+    """A payout as Stripe has it now; ``amount`` is what reaches the bank (net of fees)."""
+
+    payout_id: str
+    amount: int
+    status: str  # "pending", "in_transit", "paid", "failed", "canceled"
+    arrival_date: dt.date | None
+    created: dt.datetime | None
+
+
+@dataclass(frozen=True)
+class BalanceTransaction:
+    """One movement of our Stripe balance: a charge (+amount, its fee), a refund (−amount), a
+    payout (−net), a failed payout given back (+net)…; ``net`` = ``amount`` − ``fee``."""
+
+    transaction_id: str
+    type: str
+    amount: int
+    fee: int
+    net: int
+    source: str | None
+
+
+def _day_start(day: dt.date) -> int:
+    return int(dt.datetime.combine(day, dt.time(), tzinfo=JAPAN).timestamp())
+
+
+def _payout_state(payout: dict[str, Any]) -> PayoutState:
+    _check_currency(payout)
+    arrival = _when(payout.get("arrival_date"))
+    return PayoutState(
+        payout_id=payout["id"],
+        amount=int(payout.get("amount") or 0),
+        status=payout.get("status") or "pending",
+        arrival_date=arrival.astimezone(JAPAN).date() if arrival else None,
+        created=_when(payout.get("created")),
+    )
+
+
+def stripe_provider() -> StripeProvider:
+    """The configured Stripe provider (raises ``ImproperlyConfigured`` without a key)."""
+    from .providers import _stripe_provider
+
+    provider = _stripe_provider()
+    assert isinstance(provider, StripeProvider)
+    return provider

@@ -7,6 +7,8 @@ from celery import shared_task
 from django.db import transaction
 from django.utils import timezone
 
+from config.celery import one_at_a_time
+
 from . import services
 
 log = logging.getLogger(__name__)
@@ -52,7 +54,8 @@ REDRIVE_GRACE = dt.timedelta(minutes=10)
 
 
 @shared_task(acks_late=True)
-def redrive_receipts_task() -> tuple[int, int]:
+@one_at_a_time("redrive-receipts", timeout=600)
+def redrive_receipts_task() -> tuple[int, int] | None:
     """Queue again what a lost or exhausted task left undone: receipts not issued, receipts
     not emailed. Both steps are safe to repeat (one live receipt per gift; the email claim)."""
     from .receipts import gifts_missing_a_receipt, receipts_not_emailed
@@ -67,3 +70,14 @@ def redrive_receipts_task() -> tuple[int, int]:
     for receipt_id in receipts:
         email_receipt_task.delay(receipt_id)
     return len(gifts), len(receipts)
+
+
+@shared_task(acks_late=True)
+@one_at_a_time("reconcile-stripe", timeout=1800)
+def reconcile_stripe_task() -> str | None:
+    """The daily reconciliation with Stripe (``reconciliation.reconcile``); safe to run twice:
+    a second run of the same date replaces that date's open differences."""
+    from .reconciliation import reconcile
+
+    run = reconcile()
+    return run.outcome

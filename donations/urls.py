@@ -27,6 +27,7 @@ urlpatterns = [
     path("cso/money/<int:project_pk>/", staff_views.cso_project_money, name="cso-project-money"),
     path("staff/gifts/", staff_views.staff_gifts, name="staff-gifts"),
     path("staff/gifts/<int:pk>/", staff_views.staff_gift, name="staff-gift"),
+    path("staff/reconciliation/", staff_views.staff_reconciliation, name="staff-reconciliation"),
     # Stripe's webhook: signed, CSRF-exempt.
     path("stripe/webhook/", webhooks.stripe_webhook, name="stripe-webhook"),
 ]

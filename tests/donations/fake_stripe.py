@@ -46,6 +46,12 @@ WEBHOOK_SECRET = "whsec_test_fake_secret"
 WEBHOOK_PATH = "/stripe/webhook/"
 KONBINI_RANGE = (120, 300_000)  # yen a konbini voucher can be for
 EXPANDED_LIST_PAGE = 10  # an expanded list (charge.refunds) holds this many, then has_more
+# Stripe's fee on each charge in the fake: 3.6%, rounded down (JPY has no minor unit).
+FEE_PER_MILLE = 36
+
+
+def fee_of(amount: int) -> int:
+    return amount * FEE_PER_MILLE // 1000
 
 
 class StripeRefusal(Exception):
@@ -200,6 +206,10 @@ class FakeStripe:
         ("GET", r"/v1/refunds", "_list_refunds"),
         ("GET", r"/v1/charges/(?P<id>[^/]+)", "_retrieve"),
         ("GET", r"/v1/disputes/(?P<id>[^/]+)", "_retrieve"),
+        ("GET", r"/v1/payouts", "_list_payouts"),
+        ("GET", r"/v1/payouts/(?P<id>[^/]+)", "_retrieve"),
+        ("GET", r"/v1/balance_transactions", "_list_balance_transactions"),
+        ("GET", r"/v1/balance", "_balance"),
     ]
     OBJECT_PATHS = {
         "checkout/sessions": "checkout.session",
@@ -438,7 +448,25 @@ class FakeStripe:
         )
         intent["status"], intent["amount_received"] = "succeeded", intent["amount"]
         intent["latest_charge"] = charge["id"]
+        self._balance_transaction("charge", charge["amount"], fee_of(charge["amount"]), charge)
         return charge
+
+    def _balance_transaction(
+        self, kind: str, amount: int, fee: int, source: dict[str, Any], payout: str | None = None
+    ) -> dict[str, Any]:
+        """A movement of the balance; ``_payout`` is the payout that carries it (None: not yet)."""
+        return self._new(
+            "txn",
+            "balance_transaction",
+            amount=amount,
+            fee=fee,
+            net=amount - fee,
+            currency="jpy",
+            type=kind,
+            source=source["id"],
+            status="available",
+            _payout=payout,
+        )
 
     def _invoice(self, subscription: dict[str, Any], *, paid: bool, reason: str) -> dict[str, Any]:
         amount = subscription["_amount"]
@@ -538,11 +566,69 @@ class FakeStripe:
         )
         charge["amount_refunded"] += amount
         charge["refunded"] = charge["amount_refunded"] >= charge["amount"]
+        self._balance_transaction("refund", -amount, 0, refund)
         return refund
 
     def _list_refunds(self, params: dict[str, Any]) -> dict[str, Any]:
         refunds = self._of_type("refund", charge=params.get("charge"))
         return self._list(refunds, "/v1/refunds", params)
+
+    # --- Payouts and the balance ---------------------------------------------------------------
+
+    @staticmethod
+    def _in_range(value: int | None, spec: Any) -> bool:
+        """Stripe's range filters: ``created[gte]=…`` (or a plain value: equal)."""
+        if spec is None:
+            return True
+        if value is None:
+            return False
+        if not isinstance(spec, dict):
+            return value == int(spec)
+        tests = {
+            "gt": lambda b: value > b,
+            "gte": lambda b: value >= b,
+            "lt": lambda b: value < b,
+            "lte": lambda b: value <= b,
+        }
+        for op, bound in spec.items():
+            if op not in tests:
+                raise StripeRefusal(400, f"Invalid range filter: {op}")
+            if not tests[op](int(bound)):
+                return False
+        return True
+
+    def _list_payouts(self, params: dict[str, Any]) -> dict[str, Any]:
+        payouts = [
+            o
+            for o in self._of_type("payout")
+            if self._in_range(o["arrival_date"], params.get("arrival_date"))
+            and self._in_range(o["created"], params.get("created"))
+            and (not params.get("status") or o["status"] == params["status"])
+        ]
+        return self._list(payouts, "/v1/payouts", params)
+
+    def _list_balance_transactions(self, params: dict[str, Any]) -> dict[str, Any]:
+        items = [
+            o
+            for o in self._of_type("balance_transaction")
+            if self._in_range(o["created"], params.get("created"))
+            and (not params.get("type") or o["type"] == params["type"])
+        ]
+        if params.get("payout"):
+            payout = self.objects.get(params["payout"])
+            if payout is None or payout["object"] != "payout":
+                raise StripeRefusal(400, f"No such payout: '{params['payout']}'", param="payout")
+            items = [o for o in items if o["_payout"] == payout["id"]]
+        return self._list(items, "/v1/balance_transactions", params)
+
+    def _balance(self, params: dict[str, Any]) -> dict[str, Any]:
+        held = sum(o["net"] for o in self._of_type("balance_transaction"))
+        return {
+            "object": "balance",
+            "livemode": False,
+            "available": [{"amount": held, "currency": "jpy", "source_types": {"card": held}}],
+            "pending": [{"amount": 0, "currency": "jpy", "source_types": {"card": 0}}],
+        }
 
     # --- What happens outside our site (each returns the events Stripe would send) -------------
 
@@ -717,6 +803,55 @@ class FakeStripe:
             dispute = self.objects[dispute_id]
             dispute["status"] = status
             return [self.event("charge.dispute.closed", dispute)]
+
+    def payout(self, *, status: str = "paid", arrival_days: int = 0) -> list[dict[str, Any]]:
+        """Stripe pays out everything in the balance not paid out yet: charges less their fees,
+        less refunds. ``status="in_transit"``: on its way (``payout_paid`` lands it)."""
+        with self.lock:
+            carried = [
+                o
+                for o in self._of_type("balance_transaction")
+                if o["_payout"] is None and o["type"] != "payout"
+            ]
+            assert carried, "nothing to pay out"
+            net = sum(o["net"] for o in carried)
+            assert net >= 1, net
+            payout = self._new(
+                "po",
+                "payout",
+                amount=net,
+                currency="jpy",
+                arrival_date=int(time.time()) + arrival_days * 86400,
+                automatic=True,
+                method="standard",
+                type="bank_account",
+                status=status,
+                failure_code=None,
+                balance_transaction=None,
+                metadata={},
+            )
+            own = self._balance_transaction("payout", -net, 0, payout, payout=payout["id"])
+            payout["balance_transaction"] = own["id"]
+            for o in carried:
+                o["_payout"] = payout["id"]
+            events = [self.event("payout.created", payout)]
+            if status == "paid":
+                events.append(self.event("payout.paid", payout))
+            return events
+
+    def payout_paid(self, payout_id: str) -> list[dict[str, Any]]:
+        with self.lock:
+            payout = self.objects[payout_id]
+            payout["status"] = "paid"
+            return [self.event("payout.paid", payout)]
+
+    def fail_payout(self, payout_id: str) -> list[dict[str, Any]]:
+        """The bank refuses the payout: Stripe puts the money back in the balance."""
+        with self.lock:
+            payout = self.objects[payout_id]
+            payout.update(status="failed", failure_code="account_closed")
+            self._balance_transaction("payout_failure", payout["amount"], 0, payout)
+            return [self.event("payout.failed", payout)]
 
     def requests_to(self, method: str, path: str) -> list[Request]:
         return [r for r in self.requests if r.method == method and r.path == path]
