@@ -4,7 +4,7 @@ VENV := .venv
 PY := $(VENV)/bin/python
 HOST ?= 127.0.0.1:8000
 
-.PHONY: run test install messages lint format bench clean
+.PHONY: run test install messages lint format bench clean stack
 
 $(VENV)/.installed: pyproject.toml
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -27,6 +27,14 @@ run: messages
 
 test: messages
 	$(PY) -m pytest $(PYTEST_ARGS)
+
+# gunicorn, a Celery worker and beat (Procfile) on the PostgreSQL and Redis the environment names.
+stack: messages
+	@test -n "$$DATABASE_URL" -a -n "$$REDIS_URL" \
+	  || { echo "set DATABASE_URL=postgres://… and REDIS_URL=redis://… first"; exit 1; }
+	$(PY) manage.py migrate --no-input -v 0
+	$(PY) manage.py collectstatic --no-input -v 0
+	$(VENV)/bin/honcho start -f Procfile
 
 lint: install
 	$(VENV)/bin/ruff check .

@@ -39,6 +39,8 @@ SETTINGS_VARIABLES = (
     "SECURE_HSTS_PRELOAD",
     "BEHIND_PROXY",
     "DJANGO_SETTINGS_MODULE",
+    # Set by tests/browser/conftest.py for Playwright's event loop; never in a deployment.
+    "DJANGO_ALLOW_ASYNC_UNSAFE",
 )
 
 
