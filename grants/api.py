@@ -263,7 +263,7 @@ class TrancheSerializer(serializers.ModelSerializer):
         ]
 
     def get_blockers(self, tranche: Tranche) -> list[str]:
-        return [str(reason) for reason in services.tranche_blockers(tranche, on=self.context["on"])]
+        return [str(reason) for reason in self.context["blockers"][tranche.pk]]
 
 
 class TransferLineSerializer(serializers.ModelSerializer):
@@ -656,7 +656,8 @@ class TrancheViewSet(GrantsBase):
         if due_before := params.validated_data.get("due_before"):
             tranches = tranches.filter(due_on__lte=due_before)
         page = self.paginate_queryset(tranches)
-        context = {"on": timezone.localdate()}
+        # Every listed tranche's blockers in two queries, not two per tranche.
+        context = {"blockers": services.blockers_by_tranche(page, on=timezone.localdate())}
         return self.get_paginated_response(TrancheSerializer(page, many=True, context=context).data)
 
 

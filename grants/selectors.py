@@ -8,6 +8,7 @@ from django.db.models import Count, Q, QuerySet, Sum
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
+from accounts.formatting import format_yen
 from fund.models import Project
 from fund.selectors import raised_and_matched
 
@@ -25,6 +26,17 @@ def grants_of(organization_ids: list[int]) -> QuerySet[Grant]:
         .exclude(state=Grant.State.PROPOSED)
         .exclude(state=Grant.State.CANCELLED, approved_at__isnull=True)
         .select_related("project", "organization")
+    )
+
+
+def projects_to_grant() -> QuerySet[Project]:
+    """Closed projects with no live grant (a cancelled one does not count)."""
+    live = Grant.objects.exclude(state=Grant.State.CANCELLED).filter(project_id__isnull=False)
+    return (
+        Project.objects.filter(state=Project.State.CLOSED)
+        .exclude(pk__in=live.values("project_id"))
+        .select_related("proposal__organization")
+        .order_by("closes_at", "pk")
     )
 
 
@@ -115,8 +127,6 @@ def _date(value: Any) -> dt.date | None:
 def project_timeline(project: Project) -> list[TimelineStep]:
     """Adopted → listed → gifts and matches → grant → tranches → reports → outcome. Public: no
     donor, no bank detail, no report text beyond what the register publishes."""
-    from accounts.formatting import format_yen
-
     proposal = project.proposal
     steps = [
         TimelineStep(

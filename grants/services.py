@@ -38,6 +38,7 @@ from . import zengin
 from .models import (
     BankAccount,
     BankAccountEvent,
+    Clawback,
     Grant,
     GrantEvent,
     Report,
@@ -358,10 +359,8 @@ def grant_cancel(*, grant: Grant, actor: User, reason: str) -> Grant:
 
 
 @transaction.atomic
-def clawback_record(*, tranche: Tranche, amount_yen: Any, reason: str, actor: User) -> Any:
+def clawback_record(*, tranche: Tranche, amount_yen: Any, reason: str, actor: User) -> Clawback:
     """Record that the CSO must give back (part of) a paid tranche."""
-    from .models import Clawback
-
     _require(actor, "grant.cancel", tranche.grant, _("You may not record clawbacks."))
     tranche = (
         Tranche.objects.select_for_update(of=("self",)).select_related("grant").get(pk=tranche.pk)
@@ -505,24 +504,45 @@ def confirmed_account(organization_id: int) -> BankAccount | None:
 # --- Transfers -----------------------------------------------------------------------------------
 
 
-def tranche_blockers(tranche: Tranche, *, on: dt.date) -> list[str]:
-    """Why a scheduled tranche cannot be paid on ``on`` (empty: it can)."""
-    reasons = []
-    if tranche.state != Tranche.State.SCHEDULED:
-        reasons.append(_("It is %(state)s.") % {"state": tranche.get_state_display()})
-    if tranche.grant.state != Grant.State.APPROVED:
-        reasons.append(_("The grant is not approved."))
-    if tranche.due_on > on:
-        reasons.append(_("It is due on %(date)s.") % {"date": tranche.due_on.isoformat()})
-    if confirmed_account(tranche.grant.organization_id) is None:
-        reasons.append(_("The CSO has no confirmed bank account."))
-    if tranche.requires_report:
-        waiting = tranche.grant.reports.filter(due_on__lte=tranche.due_on).exclude(
-            state=Report.State.ACCEPTED
-        )
-        if waiting.exists():
+def blockers_by_tranche(tranches: Sequence[Tranche], *, on: dt.date) -> dict[int, list[str]]:
+    """Why each scheduled tranche cannot be paid on ``on`` (an empty list: it can), by tranche
+    id — two queries however many tranches (the transfers page and the API list them all)."""
+    organizations = {t.grant.organization_id for t in tranches}
+    with_account = set(
+        BankAccount.objects.filter(
+            organization_id__in=organizations, state=BankAccount.State.CONFIRMED
+        ).values_list("organization_id", flat=True)
+    )
+    waiting_reports: dict[int, list[dt.date]] = {}
+    gated = {t.grant_id for t in tranches if t.requires_report}
+    for grant_id, due_on in (
+        Report.objects.filter(grant_id__in=gated)
+        .exclude(state=Report.State.ACCEPTED)
+        .values_list("grant_id", "due_on")
+    ):
+        waiting_reports.setdefault(grant_id, []).append(due_on)
+    blockers = {}
+    for tranche in tranches:
+        reasons = []
+        if tranche.state != Tranche.State.SCHEDULED:
+            reasons.append(_("It is %(state)s.") % {"state": tranche.get_state_display()})
+        if tranche.grant.state != Grant.State.APPROVED:
+            reasons.append(_("The grant is not approved."))
+        if tranche.due_on > on:
+            reasons.append(_("It is due on %(date)s.") % {"date": tranche.due_on.isoformat()})
+        if tranche.grant.organization_id not in with_account:
+            reasons.append(_("The CSO has no confirmed bank account."))
+        if tranche.requires_report and any(
+            due_on <= tranche.due_on for due_on in waiting_reports.get(tranche.grant_id, ())
+        ):
             reasons.append(_("The report due before it has not been accepted."))
-    return reasons
+        blockers[tranche.pk] = reasons
+    return blockers
+
+
+def tranche_blockers(tranche: Tranche, *, on: dt.date) -> list[str]:
+    """Why one scheduled tranche cannot be paid on ``on`` (empty: it can)."""
+    return blockers_by_tranche([tranche], on=on)[tranche.pk]
 
 
 @transaction.atomic
@@ -553,10 +573,10 @@ def batch_create(
         .order_by("pk")
     )
     problems = []
+    blockers = blockers_by_tranche(locked, on=transfer_date)
     for tranche in locked:
-        blockers = tranche_blockers(tranche, on=transfer_date)
-        if blockers:
-            problems.append(f"{tranche}: {' '.join(blockers)}")
+        if blockers[tranche.pk]:
+            problems.append(f"{tranche}: {' '.join(blockers[tranche.pk])}")
     if len(locked) != len(ids):
         problems.append(_("A chosen tranche no longer exists."))
     if problems:
@@ -639,17 +659,22 @@ def _check_exported(batch: TransferBatch) -> None:
         raise ValidationError(_("Download the transfer file before recording what the bank did."))
 
 
+def _check_paid_can_be_recorded(batch: TransferBatch) -> None:
+    """A payment is recorded once the file went to the bank, on or after its transfer date."""
+    _check_exported(batch)
+    if batch.transfer_date > today():
+        raise ValidationError(
+            _("The transfer is dated %(date)s: record what the bank did on or after that day.")
+            % {"date": batch.transfer_date.isoformat()}
+        )
+
+
 @transaction.atomic
 def line_mark_paid(*, line: TransferLine, actor: User) -> bool:
     """The bank made this transfer: the tranche is paid (grant_payable → bank). Returns False
     if it was already recorded (a second click changes nothing)."""
     _require(actor, "transfer.manage", message=_("Only finance staff record transfers."))
-    _check_exported(line.batch)
-    if line.batch.transfer_date > today():
-        raise ValidationError(
-            _("The transfer is dated %(date)s: record what the bank did on or after that day.")
-            % {"date": line.batch.transfer_date.isoformat()}
-        )
+    _check_paid_can_be_recorded(line.batch)
     if not TransferLine.objects.filter(pk=line.pk, state=TransferLine.State.PENDING).update(
         state=TransferLine.State.PAID
     ):
@@ -722,12 +747,7 @@ def line_mark_failed(*, line: TransferLine, actor: User, reason: str) -> bool:
 def batch_mark_paid(*, batch: TransferBatch, actor: User) -> int:
     """Every line still pending is paid; returns how many were recorded now."""
     _require(actor, "transfer.manage", message=_("Only finance staff record transfers."))
-    _check_exported(batch)
-    if batch.transfer_date > today():
-        raise ValidationError(
-            _("The transfer is dated %(date)s: record what the bank did on or after that day.")
-            % {"date": batch.transfer_date.isoformat()}
-        )
+    _check_paid_can_be_recorded(batch)
     done = 0
     for line in batch.lines.filter(state=TransferLine.State.PENDING).select_related("batch"):
         done += line_mark_paid(line=line, actor=actor)

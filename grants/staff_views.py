@@ -95,17 +95,6 @@ def _percent(basis_points: int) -> str:
 # --- The pipeline ------------------------------------------------------------------------------
 
 
-def _projects_to_grant() -> Any:
-    """Closed projects with no live grant (a cancelled one does not count)."""
-    live = Grant.objects.exclude(state=Grant.State.CANCELLED).values("project_id")
-    return (
-        Project.objects.filter(state=Project.State.CLOSED)
-        .exclude(pk__in=live.filter(project_id__isnull=False))
-        .select_related("proposal__organization")
-        .order_by("closes_at", "pk")
-    )
-
-
 @require_area(AREA)
 @require_safe
 def pipeline(request: HttpRequest) -> HttpResponse:
@@ -126,7 +115,7 @@ def pipeline(request: HttpRequest) -> HttpResponse:
             "page_obj": page,
             "page_range": page.paginator.get_elided_page_range(page.number),
             "query": form.clean_query(),
-            "projects": list(_projects_to_grant()[:LIST_LIMIT]),
+            "projects": list(selectors.projects_to_grant()[:LIST_LIMIT]),
             "to_review": list(
                 selectors.open_reports().filter(state=Report.State.SUBMITTED)[:LIST_LIMIT]
             ),
@@ -521,8 +510,9 @@ def _render_transfers(request: HttpRequest, form: BatchCreateForm) -> HttpRespon
         on = form.initial.get("transfer_date")
     on = on or zengin.next_bank_business_day(services.today())
     due = list(selectors.tranches_due(on))
+    blockers = services.blockers_by_tranche(due, on=on)
     for tranche in due:
-        tranche.blockers = services.tranche_blockers(tranche, on=on)
+        tranche.blockers = blockers[tranche.pk]
     return render(
         request,
         "grants/staff/transfers.html",

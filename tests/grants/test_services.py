@@ -485,3 +485,18 @@ class TestCancellation:
             services.grant_cancel(grant=grant, actor=staff.officer, reason="")
         grant.refresh_from_db()
         assert grant.state == Grant.State.APPROVED
+
+
+@pytest.mark.ledger_left_broken
+def test_the_ledger_check_sees_a_grant_that_owes_more_than_its_unpaid_tranches(project, staff):
+    from fund.ledger import Line, post_entry
+
+    grant = approved_grant(project, staff)
+    assert run_checks() == {}
+    post_entry(
+        kind="test",
+        key="stray",
+        lines=[Line("bank", debit=1), Line(grant.payable_account, credit=1)],
+    )
+    problems = run_checks()["grants agree with the ledger"]
+    assert problems == [f"{grant}: grant_payable ¥92,503 but unpaid tranches ¥92,502"]
