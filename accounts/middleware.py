@@ -26,3 +26,31 @@ class JapaneseFirstLocaleMiddleware:
         patch_vary_headers(response, ["Cookie"])
         response.headers.setdefault("Content-Language", translation.get_language())
         return response
+
+
+class ClientAddressMiddleware:
+    """The donor's address, not the proxy's, in ``REMOTE_ADDR`` behind ``TRUSTED_PROXY_COUNT``
+    proxies.
+
+    Rate limits (ours and allauth's) and the request log read ``REMOTE_ADDR``. Behind a load
+    balancer that is the balancer, so every visitor would share one limit. Each trusted proxy
+    appends the address it saw to ``X-Forwarded-For``; the entry the outermost trusted proxy
+    appended is the client as far as we can know it. Entries to its left were sent by the
+    client and could be anything, so they are never used. A request carrying fewer entries
+    than there are proxies did not come through them, and keeps its own ``REMOTE_ADDR``.
+    """
+
+    def __init__(self, get_response):
+        self.get_response = get_response
+        self.proxies = settings.TRUSTED_PROXY_COUNT
+
+    def __call__(self, request):
+        if self.proxies:
+            forwarded = [
+                part.strip()
+                for part in request.META.get("HTTP_X_FORWARDED_FOR", "").split(",")
+                if part.strip()
+            ]
+            if len(forwarded) >= self.proxies:
+                request.META["REMOTE_ADDR"] = forwarded[-self.proxies]
+        return self.get_response(request)

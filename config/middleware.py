@@ -1,15 +1,16 @@
 """The Content Security Policy header, and one log line per request.
 
 Django 5.2 has no CSP of its own. Every response gets the site's policy: everything from the
-site itself, no inline script or style, no plugins, no framing. Two places need more, each on
-its own path only:
+site itself, no inline script or style, no plugins, no framing. One place needs more, on its
+own paths only:
 
-- ``/api/docs/`` (Swagger UI, drf-spectacular): its script and stylesheet come from the
-  jsDelivr CDN (``SPECTACULAR_SETTINGS["SWAGGER_UI_DIST"]``), the page has a small inline
-  ``<style>``, and the favicon is on the CDN too. Its own script is served separately
-  (``SpectacularSwaggerSplitView``), so no inline script is needed.
-- the rest of ``/api/`` (DRF's browsable API): its templates use ``style`` attributes and an
-  inline ``<style>`` for highlighting; scripts stay the site's own.
+- ``/api/`` (DRF's browsable API): its templates use ``style`` attributes and an inline
+  ``<style>`` for highlighting; scripts stay the site's own.
+
+``/api/docs/`` (Swagger UI) keeps the site's policy: Swagger UI is served from our static files
+(drf-spectacular-sidecar), its page's script from the split view's own URL
+(``SpectacularSwaggerSplitView``) and its style from a file
+(templates/drf_spectacular/swagger_ui.html).
 
 With DEBUG, Django's yellow error pages (inline script and style) are allowed theirs.
 A view that sets its own ``Content-Security-Policy`` header keeps it.
@@ -25,7 +26,7 @@ from django.conf import settings
 from django.core.exceptions import MiddlewareNotUsed
 from django.http import HttpRequest, HttpResponse
 
-SWAGGER_CDN = "https://cdn.jsdelivr.net"
+API_DOCS = "/api/docs/"
 
 # The request being answered, for log lines written while answering it (config/logging.py).
 request_context: ContextVar[dict | None] = ContextVar("request_context", default=None)
@@ -52,11 +53,7 @@ def policy_for(request: HttpRequest, response: HttpResponse) -> dict[str, list[s
     if settings.DEBUG and response.status_code >= 400:
         policy["style-src"].append("'unsafe-inline'")
         policy["script-src"].append("'unsafe-inline'")
-    elif path.startswith("/api/docs/"):
-        policy["script-src"].append(SWAGGER_CDN)
-        policy["style-src"] += [SWAGGER_CDN, "'unsafe-inline'"]
-        policy["img-src"].append(SWAGGER_CDN)
-    elif path.startswith("/api/"):
+    elif path.startswith("/api/") and not path.startswith(API_DOCS):
         policy["style-src"].append("'unsafe-inline'")
     return policy
 

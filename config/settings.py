@@ -54,6 +54,9 @@ SECURE_REDIRECT_EXEMPT = [r"^healthz$"]
 if env_bool("BEHIND_PROXY", False):
     # Only behind a proxy that sets this header itself (and strips a client's).
     SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
+# How many proxies (load balancer, nginx…) stand in front of gunicorn, each appending to
+# X-Forwarded-For: the client's address for the rate limits (accounts.middleware). 0 trusts none.
+TRUSTED_PROXY_COUNT = int(env("TRUSTED_PROXY_COUNT", "0"))
 SESSION_COOKIE_SECURE = env_bool("SECURE_COOKIES", not DEBUG)
 CSRF_COOKIE_SECURE = SESSION_COOKIE_SECURE
 SESSION_COOKIE_HTTPONLY = True
@@ -90,6 +93,7 @@ INSTALLED_APPS = [
     "rest_framework.authtoken",
     "django_filters",
     "drf_spectacular",
+    "drf_spectacular_sidecar",  # Swagger UI and Redoc served from our static files
     "accounts",
     "proposals",
     "fund",
@@ -98,6 +102,7 @@ INSTALLED_APPS = [
 ]
 
 MIDDLEWARE = [
+    "accounts.middleware.ClientAddressMiddleware",
     "config.middleware.RequestLogMiddleware",
     "django.middleware.security.SecurityMiddleware",
     "config.middleware.ContentSecurityPolicyMiddleware",
@@ -137,6 +142,9 @@ DATABASES = {
     "default": dj_database_url.parse(
         env("DATABASE_URL") or f"sqlite:///{BASE_DIR / 'db.sqlite3'}",
         conn_max_age=int(env("DB_CONN_MAX_AGE", "0")),
+        # A kept connection the server has dropped (a restart, a failover) is replaced before
+        # the next request uses it, instead of failing that request.
+        conn_health_checks=True,
     )
 }
 if DATABASES["default"]["ENGINE"] == "django.db.backends.postgresql":
@@ -204,6 +212,9 @@ CELERY_BROKER_TRANSPORT_OPTIONS = {
 }
 # Stored provider events are processed by the drain, woken by each new event; the periodic run
 # catches those whose retry time has come (and any whose wake-up was lost).
+# A receipt whose task was lost (the broker restarted) is queued again by the periodic
+# re-drive once it is this old.
+RECEIPT_REDRIVE_GRACE_SECONDS = int(env("RECEIPT_REDRIVE_GRACE_SECONDS", "600"))
 CELERY_BEAT_SCHEDULE = {
     "drain-provider-events": {"task": "donations.tasks.drain_events_task", "schedule": 60.0},
     "redrive-receipts": {"task": "donations.tasks.redrive_receipts_task", "schedule": 600.0},
@@ -243,7 +254,8 @@ MEDIA_ROOT = BASE_DIR / env("MEDIA_DIR", "media")
 MEDIA_URL = "media/"
 
 REST_FRAMEWORK = {
-    "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
+    # drf-spectacular's, with the errors every operation answers (400/403/404/415) documented.
+    "DEFAULT_SCHEMA_CLASS": "proposals.api.ApiSchema",
     "DEFAULT_FILTER_BACKENDS": ["django_filters.rest_framework.DjangoFilterBackend"],
     "DEFAULT_PAGINATION_CLASS": "rest_framework.pagination.PageNumberPagination",
     "PAGE_SIZE": 50,
@@ -259,6 +271,13 @@ SPECTACULAR_SETTINGS = {
     "DESCRIPTION": "The collaboration-testing register and the civic fund.",
     "VERSION": "1",
     "SERVE_INCLUDE_SCHEMA": False,
+    # Pinned with the drf-spectacular-sidecar package and served from our own static files:
+    # the docs page keeps the site's policy (config/middleware.py), no CDN.
+    "SWAGGER_UI_DIST": "SIDECAR",
+    "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
+    "REDOC_DIST": "SIDECAR",
+    # Swagger UI would otherwise send the schema's address to validator.swagger.io for a badge.
+    "SWAGGER_UI_SETTINGS": {"deepLinking": True, "validatorUrl": None},
 }
 
 

@@ -36,7 +36,7 @@ from django.http import Http404
 from django.urls import reverse
 from django.utils.translation import gettext_lazy as _
 from django_filters import rest_framework as filters
-from drf_spectacular.utils import extend_schema, extend_schema_field
+from drf_spectacular.utils import OpenApiResponse, extend_schema, extend_schema_field
 from rest_framework import serializers, status, viewsets
 from rest_framework.authentication import TokenAuthentication
 from rest_framework.decorators import action
@@ -48,7 +48,14 @@ from accounts.policy import may
 from fund import selectors as fund_selectors
 from fund.api import FundBodySerializer
 from fund.models import Project
-from proposals.api import BodyCodeFilter, FiscalYearFilter, RegisterPagination, saved
+from proposals.api import (
+    ANY_ID,
+    BodyCodeFilter,
+    ErrorSerializer,
+    FiscalYearFilter,
+    RegisterPagination,
+    saved,
+)
 
 from . import access, selectors, services
 from .models import MAX_AMOUNT_YEN, MIN_AMOUNT_YEN, Donation, Gift, Receipt
@@ -369,6 +376,18 @@ def _start(request: Request, project: Project | None, serializer: DonationStartS
 
 # --- Views --------------------------------------------------------------------------------------
 
+# What starting a gift answers besides the usual 400, 403 and 404 (proposals.api.ApiSchema).
+START_RESPONSES = {
+    status.HTTP_201_CREATED: DonationStartedSerializer,
+    status.HTTP_429_TOO_MANY_REQUESTS: OpenApiResponse(
+        ErrorSerializer,
+        description=_("Too many attempts (the card-testing limits): try again later."),
+    ),
+    status.HTTP_502_BAD_GATEWAY: OpenApiResponse(
+        ErrorSerializer, description=_("The payment service could not start the checkout.")
+    ),
+}
+
 
 def _public_project_or_404(request: Request, pk: Any) -> Project:
     try:
@@ -384,6 +403,8 @@ def _public_project_or_404(request: Request, pk: Any) -> Project:
 
 class ProjectViewSet(viewsets.ReadOnlyModelViewSet):
     """Designated-donation projects: the open ones, each project's page, and giving to one."""
+
+    lookup_value_regex = ANY_ID
 
     serializer_class = ProjectSerializer
     filterset_class = ProjectFilter
@@ -413,7 +434,7 @@ class ProjectViewSet(viewsets.ReadOnlyModelViewSet):
 
     @extend_schema(
         request=DonationStartSerializer,
-        responses={201: DonationStartedSerializer},
+        responses=START_RESPONSES,
         summary="Start a gift to the project",
     )
     @action(detail=True, methods=["post"], url_path="donations", filter_backends=[])
@@ -433,6 +454,8 @@ class ProjectViewSet(viewsets.ReadOnlyModelViewSet):
 class DonationViewSet(viewsets.GenericViewSet):
     """Giving to the general fund (or a project), and a donation as its donor sees it."""
 
+    lookup_value_regex = ANY_ID
+
     serializer_class = DonationSerializer
     filter_backends: list = []
     pagination_class = None
@@ -449,7 +472,7 @@ class DonationViewSet(viewsets.GenericViewSet):
 
     @extend_schema(
         request=GeneralDonationStartSerializer,
-        responses={201: DonationStartedSerializer},
+        responses=START_RESPONSES,
         summary="Start a gift to the general fund (or to a project)",
     )
     def create(self, request: Request) -> Response:

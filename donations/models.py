@@ -16,8 +16,8 @@ import uuid
 from django.conf import settings
 from django.db import models
 from django.db.models import F, Q
+from django.utils.translation import gettext, pgettext_lazy
 from django.utils.translation import gettext_lazy as _
-from django.utils.translation import pgettext_lazy
 
 from fund.models import Project
 
@@ -404,12 +404,14 @@ class Payout(models.Model):
     payout that fails gives the net back to the Stripe balance (``payout:<provider_id>:failed``).
     """
 
+    # "Pending", "Failed" and "Cancelled" are also other models' words (a budget not decided
+    # yet, a bank transfer of a grant, a project): a context lets a payout's be its own.
     class Status(models.TextChoices):
-        PENDING = "pending", _("Pending")
+        PENDING = "pending", pgettext_lazy("payout status", "Pending")
         IN_TRANSIT = "in_transit", _("In transit")
         PAID = "paid", _("Paid out")
-        FAILED = "failed", _("Failed")
-        CANCELED = "canceled", _("Cancelled")
+        FAILED = "failed", pgettext_lazy("payout status", "Failed")
+        CANCELED = "canceled", pgettext_lazy("payout status", "Cancelled")
 
     provider_id = models.CharField(_("payout at the provider"), max_length=255, unique=True)
     amount = models.BigIntegerField(_("paid to the bank (yen)"))
@@ -443,6 +445,11 @@ class ReconciliationRun(models.Model):
         NOTHING = "nothing", _("Nothing to reconcile")
         FAILED = "failed", _("Could not run")
 
+    # Stored as a code and translated when shown: the scheduled run and staff of either
+    # language write the same row, and each reader sees it in their own.
+    class Note(models.TextChoices):
+        DEMO_PROVIDER = "demo_provider", _("Nothing to reconcile (demo provider).")
+
     day = models.DateField(_("date"), db_index=True)
     window_start = models.DateField(_("payouts arriving from"), null=True, blank=True)
     outcome = models.CharField(_("outcome"), max_length=20, choices=Outcome.choices)
@@ -452,7 +459,10 @@ class ReconciliationRun(models.Model):
     ledger_receivable = models.BigIntegerField(
         _("stripe_receivable in the ledger (yen)"), null=True, blank=True
     )
-    note = models.TextField(_("note"), blank=True)
+    note_code = models.CharField(_("note"), max_length=30, choices=Note.choices, blank=True)
+    # What the provider answered when the run failed. Stored untranslated (the message's msgid,
+    # see ``reconcile``) and translated for the reader by ``note_text``.
+    note = models.TextField(_("provider's message"), blank=True)
     started_by = models.ForeignKey(
         settings.AUTH_USER_MODEL,
         on_delete=models.PROTECT,
@@ -471,6 +481,14 @@ class ReconciliationRun(models.Model):
 
     def __str__(self) -> str:
         return f"{self.day} {self.outcome}"
+
+    @property
+    def note_text(self) -> str:
+        """The note in the reader's language."""
+        if self.note_code:
+            return self.get_note_code_display()
+        # A message we do not know (or one stored translated before note_code) shows as stored.
+        return gettext(self.note) if self.note else ""
 
 
 class ReconciliationDifference(models.Model):
@@ -499,6 +517,11 @@ class ReconciliationDifference(models.Model):
     reference = models.CharField(_("reference"), max_length=255, blank=True)
     stripe_amount = models.BigIntegerField(_("Stripe (yen)"), null=True, blank=True)
     ledger_amount = models.BigIntegerField(_("ledger (yen)"), null=True, blank=True)
+    # The figures behind the difference (ISO dates, whole yen), worded by ``detail_text`` in
+    # the reader's language: {"arrival_date", "fees"} for a missing payout, {"arrival_date"}
+    # for one not at Stripe, {"held", "in_flight", "fees"} for the balance.
+    figures = models.JSONField(_("figures"), default=dict, blank=True)
+    # Rows stored before ``figures``: their detail as text, in the language of whoever ran it.
     detail = models.TextField(_("detail"), blank=True)
     resolved = models.BooleanField(_("resolved"), default=False)
     resolved_by = models.ForeignKey(
@@ -523,3 +546,27 @@ class ReconciliationDifference(models.Model):
 
     def __str__(self) -> str:
         return f"{self.day} {self.kind} {self.reference}"
+
+    @property
+    def detail_text(self) -> str:
+        """How the figures add up, in the reader's language."""
+        figures = self.figures or {}
+        if not figures:
+            return self.detail
+
+        def yen(key: str) -> str:
+            return f"{figures[key]:,}"
+
+        if self.kind == self.Kind.MISSING:
+            return gettext("Paid out on %(date)s; fees ¥%(fees)s.") % {
+                "date": figures["arrival_date"],
+                "fees": yen("fees"),
+            }
+        if self.kind == self.Kind.NOT_AT_STRIPE:
+            return gettext("Arrival date %(date)s.") % {"date": figures["arrival_date"]}
+        if self.kind == self.Kind.BALANCE:
+            return gettext(
+                "Stripe balance ¥%(held)s + payouts on their way ¥%(in_flight)s + fees not yet "
+                "paid out ¥%(fees)s."
+            ) % {"held": yen("held"), "in_flight": yen("in_flight"), "fees": yen("fees")}
+        return self.detail

@@ -16,7 +16,7 @@ from django.utils.translation import gettext as _
 
 from proposals.fiscal import JAPAN
 
-from .models import Gift, Receipt, ReceiptCounter
+from .models import Gift, Receipt, ReceiptCounter, Refund
 
 # Receipts are Japanese tax documents: the texts they keep (the purpose) are stored in Japanese
 # whatever language the page that asked for them was in.
@@ -162,10 +162,12 @@ def _void(receipt: Receipt, *, reason: str) -> None:
     )
 
 
-def void_receipts_for_refund(gift: Gift, *, reason: str) -> None:
+def void_receipts_for_refund(gift: Gift, *, refund: Refund) -> None:
     """A refunded gift's receipt is void (a partial refund too: the amount it certifies is no
     longer right; a new one for what is left follows), and so is any annual summary that
-    counted it."""
+    counted it. The reason is printed on the (Japanese) receipt, whoever made the refund."""
+    with translation.override(RECEIPT_LANGUAGE):
+        reason = str(refund.get_reason_display())
     now = timezone.now()
     Receipt.objects.filter(gift=gift, voided_at__isnull=True).update(
         voided_at=now, void_reason=reason[:200]

@@ -16,6 +16,10 @@
 Differences are stored as rows for the date; a second run on the same date replaces that date's
 open differences (those finance resolved stay, and are not raised again). Each run writes a
 ``ReconciliationRun`` with its counts. With the demo provider there is nothing to reconcile.
+
+Nothing is stored translated: the scheduled run has no reader, and staff of either language read
+the same rows. Runs store a note code, differences their figures; the models word them for the
+reader (``note_text``, ``detail_text``).
 """
 
 import datetime as dt
@@ -25,7 +29,7 @@ from dataclasses import dataclass
 from django.core.exceptions import PermissionDenied
 from django.db import transaction
 from django.db.models import Sum
-from django.utils import timezone
+from django.utils import timezone, translation
 from django.utils.translation import gettext as _
 
 from accounts.models import User
@@ -57,7 +61,7 @@ class Found:
     reference: str
     stripe_amount: int | None
     ledger_amount: int | None
-    detail: str = ""
+    figures: dict | None = None
 
 
 def window_start(day: dt.date) -> dt.date:
@@ -85,12 +89,16 @@ def reconcile(*, day: dt.date | None = None, actor: User | None = None) -> Recon
         return ReconciliationRun.objects.create(
             day=day,
             outcome=Outcome.NOTHING,
-            note=_("Nothing to reconcile (demo provider)."),
+            note_code=ReconciliationRun.Note.DEMO_PROVIDER,
             started_by=actor,
         )
     since = window_start(day)
     try:
-        found, checked, stripe_side, ledger_side = _compare(stripe_provider(), day=day, since=since)
+        # Untranslated: a provider's message is stored as its msgid, translated when shown.
+        with translation.override(None):
+            found, checked, stripe_side, ledger_side = _compare(
+                stripe_provider(), day=day, since=since
+            )
     except ProviderError as error:
         log.warning("reconciliation %s: %s", day, error)
         return ReconciliationRun.objects.create(
@@ -139,7 +147,7 @@ def _store(
                 reference=f.reference,
                 stripe_amount=f.stripe_amount,
                 ledger_amount=f.ledger_amount,
-                detail=f.detail,
+                figures=f.figures or {},
             )
             for f in found
         ],
@@ -188,8 +196,7 @@ def _compare(
                     payout.payout_id,
                     payout.amount,
                     None,
-                    _("Paid out on %(date)s; fees ¥%(fees)s.")
-                    % {"date": payout.arrival_date, "fees": f"{fees:,}"},
+                    {"arrival_date": _iso(payout.arrival_date), "fees": fees},
                 )
             )
             continue
@@ -210,18 +217,24 @@ def _compare(
                     payout.provider_id,
                     None,
                     payout.amount,
-                    _("Arrival date %(date)s.") % {"date": payout.arrival_date},
+                    {"arrival_date": _iso(payout.arrival_date)},
                 )
             )
 
-    stripe_side, detail = _stripe_gross(stripe, day=day, carried=carried)
+    stripe_side, figures = _stripe_gross(stripe, day=day, carried=carried)
     ledger_side = balance(STRIPE_RECEIVABLE)
     if stripe_side != ledger_side:
-        found.append(Found(Kind.BALANCE, "", stripe_side, ledger_side, detail))
+        found.append(Found(Kind.BALANCE, "", stripe_side, ledger_side, figures))
     return found, len(paid), stripe_side, ledger_side
 
 
-def _stripe_gross(stripe: StripeProvider, *, day: dt.date, carried: dict) -> tuple[int, str]:
+def _iso(day: dt.date | None) -> str:
+    return day.isoformat() if day else ""
+
+
+def _stripe_gross(
+    stripe: StripeProvider, *, day: dt.date, carried: dict
+) -> tuple[int, dict[str, int]]:
     """What the ledger's stripe_receivable should hold by Stripe's figures, and how it adds up."""
     held = stripe.balance_total()
     lookback = day - dt.timedelta(days=FEE_LOOKBACK_DAYS)
@@ -242,11 +255,8 @@ def _stripe_gross(stripe: StripeProvider, *, day: dt.date, carried: dict) -> tup
         for t in stripe.balance_transactions(created_from=lookback)
         if t.transaction_id not in in_posted
     )
-    detail = _(
-        "Stripe balance ¥%(held)s + payouts on their way ¥%(in_flight)s + fees not yet paid "
-        "out ¥%(fees)s."
-    ) % {"held": f"{held:,}", "in_flight": f"{in_flight:,}", "fees": f"{unposted_fees:,}"}
-    return held + in_flight + unposted_fees, detail
+    figures = {"held": held, "in_flight": in_flight, "fees": unposted_fees}
+    return held + in_flight + unposted_fees, figures
 
 
 @transaction.atomic

@@ -502,7 +502,7 @@ def _record_refund(
     )
     from .receipts import void_receipts_for_refund
 
-    void_receipts_for_refund(gift, reason=refund.get_reason_display())
+    void_receipts_for_refund(gift, refund=refund)
     if not fully and gift.donation.wants_receipt:
         from .tasks import issue_receipt_task
 

@@ -373,9 +373,9 @@ def staff_reconciliation(request: HttpRequest) -> HttpResponse:
         else:
             run = reconcile(actor=request.user)
             if run.outcome == ReconciliationRun.Outcome.FAILED:
-                messages.error(request, run.note)
+                messages.error(request, run.note_text)
             elif run.outcome == ReconciliationRun.Outcome.NOTHING:
-                messages.info(request, run.note)
+                messages.info(request, run.note_text)
             else:
                 messages.success(
                     request,

@@ -4,6 +4,7 @@ import datetime as dt
 import logging
 
 from celery import shared_task
+from django.conf import settings
 from django.db import transaction
 from django.utils import timezone
 
@@ -49,10 +50,6 @@ def email_receipt_task(self, receipt_id: int) -> bool:
     return send_receipt_email(receipt_id)
 
 
-# Give a task its own chance before the re-drive steps in.
-REDRIVE_GRACE = dt.timedelta(minutes=10)
-
-
 @shared_task(acks_late=True)
 @one_at_a_time("redrive-receipts", timeout=600)
 def redrive_receipts_task() -> tuple[int, int] | None:
@@ -60,11 +57,13 @@ def redrive_receipts_task() -> tuple[int, int] | None:
     not emailed. Both steps are safe to repeat (one live receipt per gift; the email claim)."""
     from .receipts import gifts_missing_a_receipt, receipts_not_emailed
 
-    cutoff = timezone.now() - REDRIVE_GRACE
+    # Give a task its own chance (and its retries) before the re-drive steps in.
+    grace = dt.timedelta(seconds=settings.RECEIPT_REDRIVE_GRACE_SECONDS)
+    cutoff = timezone.now() - grace
     gifts = list(
         gifts_missing_a_receipt().filter(created_at__lt=cutoff).values_list("pk", flat=True)
     )
-    receipts = list(receipts_not_emailed(older_than=REDRIVE_GRACE).values_list("pk", flat=True))
+    receipts = list(receipts_not_emailed(older_than=grace).values_list("pk", flat=True))
     for gift_id in gifts:
         issue_receipt_task.delay(gift_id)
     for receipt_id in receipts:

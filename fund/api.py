@@ -35,7 +35,13 @@ from rest_framework.response import Response
 
 from accounts.models import GovernmentBody
 from accounts.policy import may
-from proposals.api import FISCAL_YEAR_MAX, FISCAL_YEAR_MIN, SIGNED_IN, RegisterPagination
+from proposals.api import (
+    ANY_ID,
+    FISCAL_YEAR_MAX,
+    FISCAL_YEAR_MIN,
+    SIGNED_IN,
+    RegisterPagination,
+)
 
 from . import selectors
 from .ledger import EntryKind
@@ -339,6 +345,8 @@ class UnfundedProposalsView(GenericAPIView):
 
 class MatchPoolViewSet(viewsets.ReadOnlyModelViewSet):
     """Sponsors' match pools: public rules and figures; each pool's statement for its sponsor."""
+
+    lookup_value_regex = ANY_ID
 
     serializer_class = MatchPoolSerializer
     pagination_class = RegisterPagination

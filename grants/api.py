@@ -42,7 +42,7 @@ from accounts.models import Organization
 from accounts.policy import may, roles_of
 from fund.models import Project
 from fund.selectors import PUBLIC_STATES
-from proposals.api import SIGNED_IN, RegisterPagination
+from proposals.api import ANY_ID, BAD_REQUEST, SIGNED_IN, RegisterPagination
 
 from . import selectors, services
 from .models import Grant, Report, Tranche, TransferBatch, TransferLine
@@ -52,7 +52,15 @@ T = TypeVar("T")
 WHOLE_YEN = _("Enter the amount in whole yen, e.g. 150000.")
 WHOLE_ID = _("Give the id, a whole number.")
 YEN_ERRORS = {"invalid": WHOLE_YEN, "max_string_length": WHOLE_YEN}
-ID_ERRORS = {"invalid": WHOLE_ID, "min_value": WHOLE_ID, "max_string_length": WHOLE_ID}
+ID_ERRORS = {
+    "invalid": WHOLE_ID,
+    "min_value": WHOLE_ID,
+    "max_value": WHOLE_ID,
+    "max_string_length": WHOLE_ID,
+}
+# The largest id (a 64-bit key): larger ones are refused, not sent to the database, where they
+# overflow the column's type (a 500).
+MAX_ID = 2**63 - 1
 ZENGIN_CONTENT_TYPE = "text/plain; charset=Shift_JIS"
 
 
@@ -385,9 +393,9 @@ class GrantQuerySerializer(serializers.Serializer):
     project = serializers.IntegerField(
         required=False,
         min_value=1,
-        max_value=2**63 - 1,
+        max_value=MAX_ID,
         help_text=_("A project's id: only its grants."),
-        error_messages={**ID_ERRORS, "max_value": WHOLE_ID},
+        error_messages=ID_ERRORS,
     )
 
     def validate_project(self, value: int) -> int:
@@ -413,11 +421,16 @@ class GrantProposeSerializer(serializers.Serializer):
     ``organization`` + ``purpose`` + ``amount_yen`` (a grant from the general fund)."""
 
     project = serializers.IntegerField(
-        required=False, min_value=1, help_text=_("A closed project's id."), error_messages=ID_ERRORS
+        required=False,
+        min_value=1,
+        max_value=MAX_ID,
+        help_text=_("A closed project's id."),
+        error_messages=ID_ERRORS,
     )
     organization = serializers.IntegerField(
         required=False,
         min_value=1,
+        max_value=MAX_ID,
         help_text=_("For the general fund: the CSO's id."),
         error_messages=ID_ERRORS,
     )
@@ -496,7 +509,7 @@ class TrancheQuerySerializer(serializers.Serializer):
 class BatchCreateSerializer(serializers.Serializer):
     transfer_date = serializers.DateField(help_text=_("A bank business day, today or later."))
     tranches = serializers.ListField(
-        child=serializers.IntegerField(min_value=1, error_messages=ID_ERRORS),
+        child=serializers.IntegerField(min_value=1, max_value=MAX_ID, error_messages=ID_ERRORS),
         help_text=_("The tranches' ids."),
     )
 
@@ -518,9 +531,9 @@ class ReportQuerySerializer(serializers.Serializer):
     grant = serializers.IntegerField(
         required=False,
         min_value=1,
-        max_value=2**63 - 1,
+        max_value=MAX_ID,
         help_text=_("A grant's id: only its reports."),
-        error_messages={**ID_ERRORS, "max_value": WHOLE_ID},
+        error_messages=ID_ERRORS,
     )
 
 
@@ -536,6 +549,7 @@ class ReportSubmitSerializer(serializers.Serializer):
 
 
 class GrantsBase(viewsets.GenericViewSet):
+    lookup_value_regex = ANY_ID
     permission_classes = SIGNED_IN
     pagination_class = RegisterPagination
     filter_backends: list = []  # query serializers validate the parameters
@@ -718,7 +732,9 @@ class TransferBatchViewSet(GrantsBase):
                     "The Zengin (全銀) transfer file in Shift_JIS, 120-byte records ending in "
                     "CRLF. Made at the first download and kept: every download is the same bytes."
                 ),
-            )
+            ),
+            # A GET without parameters, but the export may refuse (the service's messages).
+            status.HTTP_400_BAD_REQUEST: BAD_REQUEST,
         }
     )
     @action(detail=True, methods=["get"], pagination_class=None)

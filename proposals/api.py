@@ -22,7 +22,9 @@ from django.db.models import QuerySet
 from django.http import Http404
 from django.utils.translation import gettext_lazy as _
 from django_filters import rest_framework as filters
-from drf_spectacular.utils import extend_schema, extend_schema_field
+from drf_spectacular.extensions import OpenApiSerializerExtension
+from drf_spectacular.openapi import AutoSchema
+from drf_spectacular.utils import OpenApiResponse, extend_schema, extend_schema_field
 from rest_framework import serializers, status, viewsets
 from rest_framework.decorators import action
 from rest_framework.exceptions import PermissionDenied, ValidationError
@@ -81,6 +83,93 @@ class RegisterPagination(PageNumberPagination):
                     {self.page_query_param: [_("A page number is a whole number from 1 up.")]}
                 )
         return super().get_page_number(request, paginator)
+
+
+# --- Schema: the errors every operation answers -------------------------------------------------
+
+
+class ErrorSerializer(serializers.Serializer):
+    """A refusal or an error that is not about one field (403, 404, 429, 502)."""
+
+    detail = serializers.CharField(help_text=_("What went wrong, for a person to read."))
+
+
+class ValidationErrorsSerializer(serializers.Serializer):
+    """A 400's body: the messages by field. Documented by ``ValidationErrorsExtension``."""
+
+
+class ValidationErrorsExtension(OpenApiSerializerExtension):
+    target_class = ValidationErrorsSerializer
+
+    def map_serializer(self, auto_schema: AutoSchema, direction: Any) -> dict[str, Any]:
+        return {
+            "type": "object",
+            "description": str(
+                _(
+                    "The messages by field or query parameter (non_field_errors, detail or "
+                    "action for the request as a whole). A list of objects holds the errors of "
+                    "each item of a list; an object, those of a nested object or list item by "
+                    "its index. A body that is not JSON answers {detail: why}."
+                )
+            ),
+            "additionalProperties": {
+                "anyOf": [
+                    {"type": "string"},
+                    {"type": "array", "items": {"anyOf": [{"type": "string"}, {"type": "object"}]}},
+                    {"type": "object"},
+                ]
+            },
+        }
+
+
+BAD_REQUEST = OpenApiResponse(
+    ValidationErrorsSerializer,
+    description=_("Bad input: nothing was done; the body names each field and what is wrong."),
+)
+FORBIDDEN = OpenApiResponse(
+    ErrorSerializer,
+    description=_(
+        "Refused: not signed in where that is needed, not allowed to do this, staff without "
+        "two-factor authentication, or a session without its CSRF token."
+    ),
+)
+NOT_FOUND = OpenApiResponse(
+    ErrorSerializer,
+    description=_("No such object, or one you may not see; or a page past the last."),
+)
+UNSUPPORTED_MEDIA_TYPE = OpenApiResponse(
+    ErrorSerializer,
+    description=_("A body without a Content-Type, or not in one of the media types listed."),
+)
+
+
+class ApiSchema(AutoSchema):
+    """drf-spectacular's schema, with the errors each operation answers documented.
+
+    Every operation may answer 403 (staff without two-factor get nothing); one that takes
+    input — a body, or query parameters — 400 with the messages (a write, also when its service
+    refuses); one that reads a body, 415 for a body it cannot parse; one with an id in its path,
+    or a paginated list, 404. Others (429, 502 …) are declared with ``extend_schema``.
+    """
+
+    def _get_response_bodies(self, direction: Any = "response") -> dict[str, Any]:
+        responses = super()._get_response_bodies(direction)
+        for code, response in self._error_responses().items():
+            if code not in responses:
+                responses[code] = self._get_response_for_code(response, code, direction=direction)
+        return dict(sorted(responses.items()))
+
+    def _error_responses(self) -> dict[str, OpenApiResponse]:
+        errors = {"403": FORBIDDEN}
+        takes_query = any(parameter["in"] == "query" for parameter in self._get_parameters())
+        if self.method != "GET" or takes_query:
+            errors["400"] = BAD_REQUEST
+        if self.method in ("POST", "PUT", "PATCH") and self.get_request_serializer() is not None:
+            errors["415"] = UNSUPPORTED_MEDIA_TYPE
+        paginated = self._is_list_view() and self._get_paginator() is not None
+        if "{" in self.path or paginated:
+            errors["404"] = NOT_FOUND
+        return errors
 
 
 # --- Filters ------------------------------------------------------------------------------------
@@ -532,12 +621,19 @@ def saved(write: Callable[[], T], *, non_field_key: str = api_settings.NON_FIELD
 # Writes and private reads: a signed-in user (session with CSRF, or token), staff with 2FA.
 SIGNED_IN = [StaffMFARequired, IsAuthenticated]
 
+# The routers' ``{id}``: anything up to the next slash, so that a malformed id ("10.5") reaches
+# the view and is answered with the API's JSON 404, not the site's HTML page. (DRF's default
+# leaves out dots, for format suffixes, which this API does not use.)
+ANY_ID = "[^/]+"
+
 
 # --- Views --------------------------------------------------------------------------------------
 
 
 class OperationViewSet(viewsets.ReadOnlyModelViewSet):
     """The published catalogue of operations (steps 1–2)."""
+
+    lookup_value_regex = ANY_ID
 
     serializer_class = OperationSerializer
     filterset_class = OperationFilter
@@ -592,6 +688,8 @@ class OperationViewSet(viewsets.ReadOnlyModelViewSet):
 
 class ProposalViewSet(viewsets.ReadOnlyModelViewSet):
     """Proposals received by the bodies (steps 4–8): their public record."""
+
+    lookup_value_regex = ANY_ID
 
     serializer_class = ProposalSerializer
     filterset_class = ProposalFilter

@@ -7,6 +7,7 @@ environment; everything else runs in-process on the test settings.
 import json
 import logging
 import os
+import re
 import secrets
 import socket
 import subprocess
@@ -15,6 +16,7 @@ import time
 from pathlib import Path
 
 import pytest
+from django.contrib.staticfiles import finders
 from django.db import OperationalError, connection
 
 from config.logging import JsonFormatter
@@ -210,19 +212,29 @@ def test_the_api_carries_a_policy(client):
 
 
 @pytest.mark.django_db
-def test_swagger_ui_gets_its_cdn_on_its_own_path_and_no_inline_script(client):
+def test_swagger_ui_keeps_the_site_policy(client):
+    """The API docs load nothing from elsewhere: no CDN, no inline script or style."""
     response = client.get("/api/docs/")
     assert response.status_code == 200
-    policy = directives(response["Content-Security-Policy"])
-    assert policy["script-src"] == ["'self'", "https://cdn.jsdelivr.net"]
-    assert "'unsafe-inline'" not in policy["script-src"]
+    assert directives(response["Content-Security-Policy"]) == directives(
+        client.get("/")["Content-Security-Policy"]
+    )
     html = response.content.decode()
-    # Every script is a file: the page's own one from the split view.
-    assert "<script>" not in html
-    assert '<script src="/api/docs/?script=' in html
+    # Every script and stylesheet is a file: Swagger UI's from our static files (pinned by
+    # drf-spectacular-sidecar), the page's own script from the split view.
+    assert "<script>" not in html and "<style" not in html and "style=" not in html
+    sources = re.findall(r'(?:src|href)="([^"]*)"', html)
+    assert sources and all(s.startswith(("/static/", "/api/docs/?script=")) for s in sources)
+    assert "/static/drf_spectacular_sidecar/swagger-ui-dist/swagger-ui-bundle.js" in sources
+    assert "/static/css/api_docs.css" in sources
+    for source in sources:  # and each is there to collect
+        if source.startswith("/static/"):
+            assert finders.find(source.removeprefix("/static/")), source
     script = client.get("/api/docs/", {"script": ""})
     assert script.status_code == 200
     assert "SwaggerUIBundle" in script.content.decode()
+    # No badge from validator.swagger.io (it would send the schema's address there).
+    assert '"validatorUrl": null' in script.content.decode()
 
 
 # --- /healthz --------------------------------------------------------------------------------
@@ -263,6 +275,54 @@ def test_healthz_reports_a_failing_database(client, monkeypatch, no_redis):
     assert body["status"] == "error"
     assert body["database"] == "error: OperationalError"
     assert body["redis"] == "not configured"
+
+
+def _session_load_raises(monkeypatch, error: Exception):
+    """Every page reads the visitor's session (in a middleware, before any view): make that
+    read fail as it does when the database has gone away."""
+    from django.contrib.sessions.backends.db import SessionStore
+
+    def load(self):
+        raise error
+
+    monkeypatch.setattr(SessionStore, "load", load)
+
+
+@pytest.mark.django_db
+def test_a_database_gone_away_is_a_503_page_to_try_again(client, monkeypatch):
+    client.raise_request_exception = False
+    client.cookies["sessionid"] = "x" * 32
+    with monkeypatch.context() as patch:
+        _session_load_raises(patch, OperationalError("terminating connection due to admin"))
+        response = client.get("/projects/")
+    assert response.status_code == 503
+    assert response["Retry-After"] == "30"
+    html = response.content.decode()
+    assert "<html" in html and "まもなく復旧します" in html  # Japanese, from the 503 template
+
+
+@pytest.mark.django_db
+def test_redis_gone_away_is_a_503_and_the_api_answers_json(client, monkeypatch):
+    import redis
+
+    client.raise_request_exception = False
+    client.cookies["sessionid"] = "x" * 32
+    with monkeypatch.context() as patch:
+        _session_load_raises(patch, redis.exceptions.ConnectionError("Connection refused"))
+        response = client.get("/api/v1/projects/")
+    assert response.status_code == 503
+    assert response.json()["detail"]
+
+
+@pytest.mark.django_db
+def test_a_bug_is_still_a_500(client, monkeypatch):
+    client.raise_request_exception = False
+    client.cookies["sessionid"] = "x" * 32
+    with monkeypatch.context() as patch:
+        _session_load_raises(patch, ValueError("a bug"))
+        response = client.get("/projects/")
+    assert response.status_code == 500
+    assert "Retry-After" not in response
 
 
 def closed_port() -> int:

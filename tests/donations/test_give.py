@@ -316,6 +316,35 @@ def test_the_card_testing_limit_answers_429_and_creates_nothing(settings):
     assert Donation.objects.count() == 2
 
 
+def test_behind_a_proxy_the_limit_counts_each_donor_by_the_address_the_proxy_saw(settings):
+    """With one trusted proxy, the X-Forwarded-For entry it appended is the donor: two donors
+    behind it have a limit each, and an entry a donor adds on the left changes nothing."""
+    settings.CHECKOUT_LIMIT_PER_IP = 2
+    settings.CHECKOUT_LIMIT_PER_DONOR = 100
+    settings.TRUSTED_PROXY_COUNT = 1
+    project = open_project()
+    url = reverse("donations:give", args=[project.pk])
+
+    def post(forwarded_for: str, n: int) -> int:
+        client = Client(HTTP_X_FORWARDED_FOR=forwarded_for)  # a new browser each time
+        return client.post(url, give_data(email=f"donor{n}@example.jp")).status_code
+
+    assert [post("203.0.113.7", n) for n in range(2)] == [302, 302]
+    assert post("198.51.100.1, 203.0.113.7", 2) == 429  # a forged left entry is not a new donor
+    assert post("198.51.100.20", 3) == 302  # another donor behind the same proxy
+    assert Donation.objects.count() == 3
+
+
+def test_without_a_trusted_proxy_a_forwarded_address_is_ignored(settings):
+    settings.CHECKOUT_LIMIT_PER_IP = 1
+    settings.CHECKOUT_LIMIT_PER_DONOR = 100
+    settings.TRUSTED_PROXY_COUNT = 0
+    url = reverse("donations:give", args=[open_project().pk])
+    first = Client(HTTP_X_FORWARDED_FOR="203.0.113.7").post(url, give_data(email="a@example.jp"))
+    second = Client(HTTP_X_FORWARDED_FOR="198.51.100.1").post(url, give_data(email="b@example.jp"))
+    assert (first.status_code, second.status_code) == (302, 429)
+
+
 def test_an_unavailable_payment_service_is_a_form_error(monkeypatch):
     def refuse(self, donation, **kwargs):
         raise ProviderError("connection refused")

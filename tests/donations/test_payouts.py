@@ -12,7 +12,7 @@ import pytest
 from django.core.exceptions import PermissionDenied
 from django.test import Client
 from django.urls import reverse
-from django.utils import timezone
+from django.utils import timezone, translation
 
 from accounts.models import FoundationRole, User
 from donations import services
@@ -26,6 +26,7 @@ from donations.reconciliation import reconcile, resolve_difference
 from donations.tasks import reconcile_stripe_task
 from fund.ledger import EntryKind, balance
 from fund.models import JournalEntry
+from proposals.models import Proposal
 from tests.donations.fake_stripe import (
     deliver,
     eager_tasks_fixture,  # noqa: F401
@@ -274,23 +275,61 @@ def test_the_window_starts_at_the_last_run(fake_stripe):
     assert window_start(today) == today - dt.timedelta(days=2)
 
 
+DEMO_NOTE = {
+    "ja": "照合する対象はありません（デモ決済）。",
+    "en": "Nothing to reconcile (demo provider).",
+}
+
+
 def test_the_demo_provider_has_nothing_to_reconcile(settings):
     settings.STRIPE_SECRET_KEY = ""
 
-    assert reconcile_stripe_task.delay().get() == ReconciliationRun.Outcome.NOTHING
+    with translation.override("ja"):  # whatever language the worker has active
+        assert reconcile_stripe_task.delay().get() == ReconciliationRun.Outcome.NOTHING
 
     run = ReconciliationRun.objects.get()
-    assert run.note == "照合する対象はありません（デモ決済）。"  # the Japanese site's note
+    # A code, not the worker's words: each reader gets the note in their own language.
+    assert (run.note_code, run.note) == (ReconciliationRun.Note.DEMO_PROVIDER, "")
+    for language, note in DEMO_NOTE.items():
+        with translation.override(language):
+            assert run.note_text == note
     assert not ReconciliationDifference.objects.exists()
 
 
 def test_stripe_unreachable_is_a_failed_run_not_a_crash(fake_stripe):
     fake_stripe.stop()
 
-    run = reconcile()
+    with translation.override("ja"):
+        run = reconcile()
 
     assert run.outcome == ReconciliationRun.Outcome.FAILED
-    assert run.note
+    # Stored untranslated whoever ran it, worded for each reader.
+    assert run.note == "Stripe could not be reached. Please try again later."
+    with translation.override("ja"):
+        assert run.note_text.startswith("Stripeに接続できませんでした。")
+    with translation.override("en"):
+        assert run.note_text == run.note
+
+
+def test_the_differences_figures_are_stored_not_words(client, fake_stripe, two_gifts):
+    paid_out(fake_stripe.payout())  # not posted: missing, and the balance differs
+    arrival = timezone.localdate().isoformat()
+
+    with translation.override("ja"):
+        reconcile()
+
+    found = {d.kind: d for d in ReconciliationDifference.objects.all()}
+    assert found[Kind.MISSING].figures == {"arrival_date": arrival, "fees": FEES}
+    assert found[Kind.MISSING].detail == ""
+    balance_figures = found[Kind.BALANCE].figures
+    assert set(balance_figures) == {"held", "in_flight", "fees"}
+    assert sum(balance_figures.values()) == found[Kind.BALANCE].stripe_amount
+    with translation.override("en"):
+        assert found[Kind.MISSING].detail_text == f"Paid out on {arrival}; fees ¥{FEES:,}."
+        assert found[Kind.BALANCE].detail_text.startswith("Stripe balance ¥")
+    with translation.override("ja"):
+        assert found[Kind.MISSING].detail_text == f"{arrival}に入金、手数料 ¥{FEES:,}。"
+        assert found[Kind.BALANCE].detail_text.startswith("Stripeの残高 ¥")
 
 
 def test_only_finance_may_run_it():
@@ -360,10 +399,37 @@ def test_the_page_is_403_for_a_cso_member():
     assert signed_in(MembershipFactory().user).get(URL).status_code == 403
 
 
-def test_the_page_with_the_demo_provider(settings):
+@pytest.mark.parametrize("runner_language", ["en", "ja"])
+def test_the_page_shows_a_run_in_the_readers_language(settings, runner_language):
     settings.STRIPE_SECRET_KEY = ""
-    staff = signed_in(finance(), language="en")
-    staff.post(URL, {"run": "1"})
+    runner = signed_in(finance(), language=runner_language)
+    response = runner.post(URL, {"run": "1"}, follow=True)
+    # Told at once, in the runner's language.
+    assert DEMO_NOTE[runner_language] in response.content.decode()
 
-    html = staff.get(URL).content.decode()
-    assert "Nothing to reconcile (demo provider)." in html
+    # The same stored row, read by an English and a Japanese reader.
+    for language, note in DEMO_NOTE.items():
+        html = signed_in(finance(), language=language).get(URL).content.decode()
+        assert note in html
+        other = DEMO_NOTE["ja" if language == "en" else "en"]
+        assert other not in html
+
+
+def test_the_page_words_a_difference_for_its_reader(client, fake_stripe, two_gifts):
+    paid_out(fake_stripe.payout())  # not posted
+    signed_in(finance(), language="en").post(URL, {"run": "1"})
+    arrival = timezone.localdate().isoformat()
+
+    english = signed_in(finance(), language="en").get(URL).content.decode()
+    japanese = signed_in(finance(), language="ja").get(URL).content.decode()
+
+    assert f"Paid out on {arrival}; fees ¥{FEES:,}." in english
+    assert f"{arrival}に入金、手数料 ¥{FEES:,}。" in japanese
+    assert "Paid out on" not in japanese
+
+
+def test_a_payouts_pending_is_not_a_budgets_pending():
+    # The budget's "Pending" is 未定 (not decided yet); a payout's is on its way.
+    with translation.override("ja"):
+        assert str(Proposal.BudgetProvision.PENDING.label) == "未定"
+        assert str(Payout.Status.PENDING.label) != "未定"

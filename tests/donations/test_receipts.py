@@ -17,11 +17,11 @@ import pytest
 from django.core import mail, signing
 from django.db import IntegrityError, connection, transaction
 from django.urls import reverse
-from django.utils import timezone
+from django.utils import timezone, translation
 
 from donations import receipts, services, tasks
 from donations.access import SIGNING_SALT
-from donations.models import Gift, Receipt, ReceiptCounter
+from donations.models import Gift, Receipt, ReceiptCounter, Refund
 from donations.receipt_mail import send_receipt_email
 from donations.receipt_pdf import render_receipt_pdf, wareki
 from donations.receipts import (
@@ -228,6 +228,22 @@ def test_a_refunded_gift_has_its_receipt_voided(django_capture_on_commit_callbac
     assert receipt.voided_at is not None
     assert receipt.void_reason
     assert not Receipt.objects.filter(voided_at__isnull=True).exists()  # nothing left to certify
+
+
+@pytest.mark.django_db
+def test_the_void_reason_is_in_the_receipt_language_whoever_refunds():
+    """The reason is printed on the Japanese receipt: a refund made from an English page
+    still stores it in Japanese."""
+    gift = give(ProjectFactory(), 5000, received_at=jst(2026, 11, 1, 12))
+    receipt, _ = issue_receipt(gift)
+
+    with translation.override("en"):
+        services.refund_gift(gift=gift, amount=5000, actor=finance_user())
+
+    receipt.refresh_from_db()
+    with translation.override("ja"):
+        japanese = str(Refund.Reason.REQUESTED.label)
+    assert receipt.void_reason == japanese != "Requested by the donor"
 
 
 @pytest.mark.django_db
