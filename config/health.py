@@ -1,5 +1,5 @@
-"""``/healthz``: is this web process able to reach its database and Redis? And what a visitor
-sees when it cannot (``server_error``).
+"""``/healthz``: is this web process able to reach its database and Redis? (What a visitor
+sees when it cannot is ``config.errors.server_error``.)
 
 For load balancers and orchestrators: no sign-in, never cached, plain HTTP allowed
 (``SECURE_REDIRECT_EXEMPT``). 200 when every configured part answers, else 503. The body names a
@@ -9,13 +9,10 @@ gives up after about two seconds: Redis through socket timeouts, PostgreSQL thro
 """
 
 import logging
-import sys
 
-import redis.exceptions
 from django.conf import settings
-from django.db import InterfaceError, OperationalError, connection
-from django.http import HttpRequest, HttpResponse, JsonResponse
-from django.template import loader
+from django.db import connection
+from django.http import HttpRequest, JsonResponse
 from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_safe
 
@@ -72,43 +69,3 @@ def healthz(request: HttpRequest) -> JsonResponse:
         {"status": "ok" if healthy else "error", "database": database, "redis": redis},
         status=200 if healthy else 503,
     )
-
-
-# A database that refuses or drops connections (a restart, a failover), or Redis away: the
-# request failed through no fault of its own and will work again shortly. psycopg reports a
-# dropped connection as OperationalError or InterfaceError; other database errors (an
-# IntegrityError…) are bugs and stay 500s.
-UNAVAILABLE = (
-    OperationalError,
-    InterfaceError,
-    redis.exceptions.ConnectionError,
-    redis.exceptions.TimeoutError,
-)
-RETRY_AFTER_SECONDS = 30
-
-
-def server_error(request: HttpRequest) -> HttpResponse:
-    """``handler500``: 503 with Retry-After while a service we depend on is away, else 500.
-
-    Called by Django inside its handling of the uncaught exception (raised in a view or a
-    middleware), so ``sys.exc_info()`` is that exception. Both pages render without the
-    database (no base template, no context processors); API clients get JSON.
-    """
-    error = sys.exc_info()[1]
-    unavailable = isinstance(error, UNAVAILABLE)
-    status = 503 if unavailable else 500
-    if request.path.startswith("/api/"):
-        from django.utils.translation import gettext as _
-
-        detail = (
-            _("The service is briefly unavailable. Please try again in a minute.")
-            if unavailable
-            else _("Server error.")
-        )
-        response: HttpResponse = JsonResponse({"detail": detail}, status=status)
-    else:
-        template = loader.get_template("503.html" if unavailable else "500.html")
-        response = HttpResponse(template.render(), status=status)
-    if unavailable:
-        response["Retry-After"] = str(RETRY_AFTER_SECONDS)
-    return response

@@ -5,8 +5,10 @@ from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerSplitVie
 
 from config.health import healthz
 
-# A 503 (try again shortly) instead of a 500 while the database or Redis is away.
-handler500 = "config.health.server_error"
+# A 503 (try again shortly) instead of a 500 while the database or Redis is away; JSON under
+# /api/.
+handler404 = "config.errors.page_not_found"
+handler500 = "config.errors.server_error"
 
 # The admin signs in through allauth too, so its rate limits and two-factor step apply there.
 admin.site.login = login_required(admin.site.login)

@@ -325,6 +325,16 @@ def test_a_bug_is_still_a_500(client, monkeypatch):
     assert "Retry-After" not in response
 
 
+@pytest.mark.django_db
+def test_an_api_address_no_route_matches_is_a_json_404(client):
+    for path in ("/api/v1/no-such-collection/", "/api/v1/projects/1/a/b/"):
+        response = client.get(path)
+        assert response.status_code == 404
+        assert response["Content-Type"] == "application/json"
+        assert response.json()["detail"]
+    assert "<html" in client.get("/no-such-page/").content.decode()  # pages stay pages
+
+
 def closed_port() -> int:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
