@@ -77,14 +77,14 @@ def configure_django(database_url: str, redis_url: str) -> None:
     django.setup()
 
 
-def create_database() -> Callable[[], None]:
-    """``test_<name>_bench_donations``, migrated; returns how to drop it."""
+def create_database(suffix: str = "bench_donations") -> Callable[[], None]:
+    """``test_<name>_<suffix>``, migrated; returns how to drop it."""
     from django.db import connection
 
-    old_name = connection.settings_dict["NAME"]
-    connection.settings_dict["NAME"] = f"{old_name}_bench_donations"
+    name = f"{connection.settings_dict['NAME']}_{suffix}"
+    connection.settings_dict["NAME"] = name
     connection.creation.create_test_db(verbosity=0, autoclobber=True, serialize=False)
-    return lambda: connection.creation.destroy_test_db(f"{old_name}_bench_donations", verbosity=0)
+    return lambda: connection.creation.destroy_test_db(name, verbosity=0)
 
 
 def database_url_of_connection() -> str:

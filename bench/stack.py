@@ -67,6 +67,7 @@ from bench.donations import (  # noqa: E402 (after the path is set)
     configure_django,
     cpu_seconds,
     cpu_used,
+    create_database,
     database_url_of_connection,
     free_port,
 )
@@ -84,15 +85,6 @@ def procfile_commands() -> dict[str, str]:
             name, command = line.split(":", 1)
             commands[name.strip()] = command.strip()
     return commands
-
-
-def create_database():
-    from django.db import connection
-
-    old_name = connection.settings_dict["NAME"]
-    connection.settings_dict["NAME"] = f"{old_name}_bench_stack"
-    connection.creation.create_test_db(verbosity=0, autoclobber=True, serialize=False)
-    return lambda: connection.creation.destroy_test_db(f"{old_name}_bench_stack", verbosity=0)
 
 
 # --- A donor -----------------------------------------------------------------------------------
@@ -498,7 +490,7 @@ def main() -> int:
     redis.start()
     redis_url = f"redis://127.0.0.1:{redis_port}/0"
     configure_django(database_url, redis_url)
-    drop = create_database()
+    drop = create_database("bench_stack")
 
     def log(message: str) -> None:
         print(f"  {message}", flush=True)

@@ -29,7 +29,7 @@ def server_error(request: HttpRequest) -> HttpResponse:
     """``handler500``: 503 with Retry-After while a service we depend on is away, else 500.
 
     Called by Django inside its handling of the uncaught exception (raised in a view or a
-    middleware), so ``sys.exc_info()`` is that exception. Both pages render without the
+    middleware), so ``sys.exc_info()`` is that exception. The page renders without the
     database (no base template, no context processors); API clients get JSON.
     """
     error = sys.exc_info()[1]
@@ -43,8 +43,8 @@ def server_error(request: HttpRequest) -> HttpResponse:
         )
         response: HttpResponse = JsonResponse({"detail": detail}, status=status)
     else:
-        template = loader.get_template("503.html" if unavailable else "500.html")
-        response = HttpResponse(template.render(), status=status)
+        page = loader.get_template("500.html").render({"unavailable": unavailable})
+        response = HttpResponse(page, status=status)
     if unavailable:
         response["Retry-After"] = str(RETRY_AFTER_SECONDS)
     return response

@@ -40,7 +40,13 @@ from grants import services as grant_services
 from grants import zengin
 from grants.models import Report
 from tests.factories import confirmed_bank_account
-from tests.test_authorization_matrix import FOUNDATION, World, world  # noqa: F401
+from tests.test_authorization_matrix import (  # noqa: F401 (world: the fixture)
+    CSO_B,
+    FOUNDATION,
+    ROLES,
+    World,
+    world,
+)
 
 SCHEMA_URL = "/api/schema/?format=json"
 EXAMPLES_PER_OPERATION = 12
@@ -48,18 +54,7 @@ EXAMPLES_PER_OPERATION = 12
 # One person of each kind: the authorization matrix's ROLES less the second citizen and
 # organisation B's members, who are no new kind (organisation A's members own the world's
 # proposal, project, gift and grant, so those detail URLs are theirs to see).
-SCHEMA_ROLES = [
-    "anonymous",
-    "citizen_a",
-    "cso_a_member",
-    "cso_a_admin",
-    "prefecture_staff",
-    "municipality_staff",
-    "programme_officer",
-    "finance",
-    "approver",
-    "site_admin",
-]
+SCHEMA_ROLES = [role for role in ROLES if role not in {"citizen_b", *CSO_B}]
 
 CHECKS = [
     not_a_server_error,

@@ -277,24 +277,26 @@ def test_healthz_reports_a_failing_database(client, monkeypatch, no_redis):
     assert body["redis"] == "not configured"
 
 
-def _session_load_raises(monkeypatch, error: Exception):
-    """Every page reads the visitor's session (in a middleware, before any view): make that
-    read fail as it does when the database has gone away."""
+def _get_while_reading_the_session_fails(client, monkeypatch, path: str, error: Exception):
+    """Every page reads the visitor's session (in a middleware, before any view): GET ``path``
+    with that read failing as it does when the database or Redis has gone away."""
     from django.contrib.sessions.backends.db import SessionStore
 
     def load(self):
         raise error
 
-    monkeypatch.setattr(SessionStore, "load", load)
+    client.raise_request_exception = False
+    client.cookies["sessionid"] = "x" * 32
+    with monkeypatch.context() as patch:  # undone before the after-test ledger checks
+        patch.setattr(SessionStore, "load", load)
+        return client.get(path)
 
 
 @pytest.mark.django_db
 def test_a_database_gone_away_is_a_503_page_to_try_again(client, monkeypatch):
-    client.raise_request_exception = False
-    client.cookies["sessionid"] = "x" * 32
-    with monkeypatch.context() as patch:
-        _session_load_raises(patch, OperationalError("terminating connection due to admin"))
-        response = client.get("/projects/")
+    response = _get_while_reading_the_session_fails(
+        client, monkeypatch, "/projects/", OperationalError("terminating connection due to admin")
+    )
     assert response.status_code == 503
     assert response["Retry-After"] == "30"
     html = response.content.decode()
@@ -305,22 +307,18 @@ def test_a_database_gone_away_is_a_503_page_to_try_again(client, monkeypatch):
 def test_redis_gone_away_is_a_503_and_the_api_answers_json(client, monkeypatch):
     import redis
 
-    client.raise_request_exception = False
-    client.cookies["sessionid"] = "x" * 32
-    with monkeypatch.context() as patch:
-        _session_load_raises(patch, redis.exceptions.ConnectionError("Connection refused"))
-        response = client.get("/api/v1/projects/")
+    response = _get_while_reading_the_session_fails(
+        client, monkeypatch, "/api/v1/projects/", redis.exceptions.ConnectionError("refused")
+    )
     assert response.status_code == 503
     assert response.json()["detail"]
 
 
 @pytest.mark.django_db
 def test_a_bug_is_still_a_500(client, monkeypatch):
-    client.raise_request_exception = False
-    client.cookies["sessionid"] = "x" * 32
-    with monkeypatch.context() as patch:
-        _session_load_raises(patch, ValueError("a bug"))
-        response = client.get("/projects/")
+    response = _get_while_reading_the_session_fails(
+        client, monkeypatch, "/projects/", ValueError("a bug")
+    )
     assert response.status_code == 500
     assert "Retry-After" not in response
 
